@@ -69,6 +69,10 @@ def cluster():
         stop_cluster(c)
 
 
+BUILD_DIR = pathlib.Path(os.environ.get("MIXSERVE_BUILD_DIR", ROOT / "build"))
+
+
 @pytest.fixture(scope="session")
 def build_dir():
-    return ROOT / "build"
+    """Where the binaries under test are (MIXSERVE_BUILD_DIR, default build/)."""
+    return BUILD_DIR
