@@ -29,7 +29,25 @@ done
 mkdir -p "$(dirname "$dir")"
 dir=$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free loopback port below the kernel's ephemeral range, so no outgoing connection can take it
+# between this check and the component's bind; random, so two clusters rarely try the same one.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+else:
+    raise SystemExit("no free loopback port found")
+PY
+}
 
 # start NAME CMD...: runs CMD in its own session with output to DIR/logs/NAME.log, records its pid.
 start() {
