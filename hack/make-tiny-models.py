@@ -51,7 +51,7 @@ MODELS = {
         architectures=["MixtralForCausalLM"], model_type="mixtral", hidden_size=32, intermediate_size=64,
         num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1, head_dim=8,
         num_local_experts=4, num_experts_per_tok=2, sliding_window=8, rope_theta=1e4,
-        tie_word_embeddings=True, shards=1, seed=2),
+        tie_word_embeddings=True, shards=1, seed=2, embed_std=0.1),
     # Dense Mistral.
     "tiny-mistral": dict(
         architectures=["MistralForCausalLM"], model_type="mistral", hidden_size=64, intermediate_size=192,
@@ -61,7 +61,7 @@ MODELS = {
 
 
 def make_config(spec, vocab_size):
-    cfg = {k: v for k, v in spec.items() if k not in ("shards", "seed")}
+    cfg = {k: v for k, v in spec.items() if k not in ("shards", "seed", "embed_std")}
     cfg.update(vocab_size=vocab_size, max_position_embeddings=4096, rms_norm_eps=1e-5, hidden_act="silu",
                bos_token_id=1, eos_token_id=2, torch_dtype="bfloat16", initializer_range=0.02,
                attention_dropout=0.0, use_cache=True)
@@ -70,7 +70,7 @@ def make_config(spec, vocab_size):
     return cfg
 
 
-def make_weights(cfg, seed):
+def make_weights(cfg, seed, embed_std):
     """Random bf16 tensors under the checkpoint names the Hub's Mixtral/Mistral repos use."""
     g = torch.Generator().manual_seed(seed)
     H, I, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
@@ -83,7 +83,9 @@ def make_weights(cfg, seed):
     def norm(n):
         return (1.0 + 0.1 * torch.randn(n, generator=g)).to(torch.bfloat16)
 
-    w = {"model.embed_tokens.weight": rand(V, H, std=1.0), "model.norm.weight": norm(H)}
+    # With tied embeddings a small embedding keeps the last token's own row from dominating the
+    # logits (else greedy decoding just repeats it).
+    w = {"model.embed_tokens.weight": rand(V, H, std=embed_std), "model.norm.weight": norm(H)}
     if not cfg["tie_word_embeddings"]:
         w["lm_head.weight"] = rand(V, H, fan_in=H)
     for i in range(cfg["num_hidden_layers"]):
@@ -159,7 +161,7 @@ def build(name, spec, out_root, tokenizer):
         shutil.rmtree(d)
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    save_checkpoint(make_weights(cfg, spec["seed"]), d, spec["shards"])
+    save_checkpoint(make_weights(cfg, spec["seed"], spec.get("embed_std", 1.0)), d, spec["shards"])
     # transformers needs the tokenizer next to the weights only for decoding; copy it in (git-ignored).
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(TOKENIZER_DIR / f, d / f)
