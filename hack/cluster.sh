@@ -227,10 +227,12 @@ up() {
     --authentication-kubeconfig "$dir/scheduler.kubeconfig" \
     --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false
-  # Fake pod IPs come from a loopback range so nothing can ever try to reach an outside address.
+  # Pod IPs are fake labels that kwok writes into pod status: nothing routes to them and no test
+  # may connect to one (reach pods through the API server's loopback address only). They cannot be
+  # loopback addresses, which the EndpointSlice controller refuses, so Services would get no endpoints.
   start kwok "$MIXSERVE_BIN/kwok" --kubeconfig "$dir/kwok.kubeconfig" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --cidr 127.100.0.1/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$kwok_port" \
+    --cidr 10.244.0.1/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$kwok_port" \
     --config "$stages"
 
   wait_for kube-controller-manager 60 curl -skf "https://127.0.0.1:$kcm_port/healthz"

@@ -62,6 +62,17 @@ def test_start_use_stop():
         cluster.kubectl("apply", "-f", "-", input=json.dumps(GPU_DEPLOYMENT))
         pod = wait_for_pod(cluster, "app=gpu-smoke", lambda p: p["status"].get("phase") == "Running")
         assert pod["spec"]["nodeName"].startswith("kwok-gpu-")
+
+        # A Service selecting the pod gets it as an endpoint (the fake pod IP is usable in objects).
+        cluster.kubectl("expose", "deployment", "gpu-smoke", "--port", "80")
+        deadline = time.monotonic() + 30
+        addresses = []
+        while time.monotonic() < deadline and not addresses:
+            slices = json.loads(cluster.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=gpu-smoke",
+                                                "-o", "json").stdout)["items"]
+            addresses = [a for s in slices for e in (s.get("endpoints") or []) for a in e["addresses"]]
+            time.sleep(0.5)
+        assert addresses == [pod["status"]["podIP"]]
     finally:
         stop_cluster(cluster)
     assert not cluster.dir.exists()
