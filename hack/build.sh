@@ -6,6 +6,8 @@ LOG_TAG=build
 source "$(dirname "$0")/lib/common.sh"
 cd "$MIXSERVE_ROOT"
 export CCACHE_DIR=${CCACHE_DIR:-$MIXSERVE_CACHE/ccache}
+# Relative paths in the cache keys, so a fresh clone in another folder (CI) reuses the objects.
+export CCACHE_BASEDIR=$MIXSERVE_ROOT CCACHE_NOHASHDIR=1
 mkdir -p build
 if [ ! -f build/CMakeCache.txt ] || [ $# -gt 0 ]; then
   cmake -S . -B build -G Ninja "$@" > build/configure.log 2>&1 \
