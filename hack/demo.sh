@@ -20,6 +20,9 @@ echo
 echo "== runtime"
 build/mixserve version
 echo
+echo "== a completion from the tiny random-weight Mixtral on the CPU reference backend"
+build/mixserve generate --model tests/data/tiny-mixtral --prompt "Hello" --max-tokens 16 --temperature 0
+echo
 echo "== operator -> API server"
 build/mixserve-operator --check
 echo
@@ -31,4 +34,10 @@ kubectl create deployment demo-gpu --image=mixserve:demo > /dev/null
 kubectl set resources deployment demo-gpu --limits=nvidia.com/gpu=2 > /dev/null
 kubectl rollout status deployment demo-gpu --timeout=60s
 kubectl get pods -o wide
+echo
+echo "== the LLMService API: CRD and a sample (the reconcile loop lands with the operator issue)"
+kubectl apply -f crds/mixserve.io_llmservices.yaml > /dev/null
+kubectl wait --for condition=established crd/llmservices.mixserve.io --timeout=30s > /dev/null
+kubectl apply -f crds/samples/mixtral-8x7b-2xh100.yaml
+kubectl get llmsvc
 if $keep; then echo; echo "cluster left running: export KUBECONFIG=$dir/kubeconfig   (hack/cluster.sh down to stop)"; fi
