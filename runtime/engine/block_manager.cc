@@ -41,12 +41,13 @@ void BlockManager::AddRef(int32_t id) {
   if (b.ref_count++ == 0) free_list_.erase(b.free_pos);
 }
 
-std::optional<BlockManager::Allocation> BlockManager::Allocate(const std::vector<int32_t>& tokens, int64_t num_tokens) {
+std::optional<BlockManager::Allocation> BlockManager::Allocate(const std::vector<int32_t>& tokens, int64_t num_tokens,
+                                                               bool use_prefix_cache) {
   Allocation a;
   // Cached full blocks, but always leave the last token to compute.
   std::vector<int32_t> hits;
   uint64_t h = 0;
-  const int64_t max_cached_blocks = (num_tokens - 1) / kv_block_tokens_;
+  const int64_t max_cached_blocks = use_prefix_cache ? (num_tokens - 1) / kv_block_tokens_ : 0;
   for (int64_t blk = 0; blk < max_cached_blocks; ++blk) {
     h = ChainHash(h, &tokens[blk * kv_block_tokens_]);
     auto it = cached_.find(h);
@@ -63,7 +64,7 @@ std::optional<BlockManager::Allocation> BlockManager::Allocate(const std::vector
   a.block_table = hits;
   for (int i = 0; i < needed_new; ++i) a.block_table.push_back(TakeFreeBlock());
   a.cached_tokens = static_cast<int64_t>(hits.size()) * kv_block_tokens_;
-  prefix_queries_ += num_tokens;
+  if (use_prefix_cache) prefix_queries_ += num_tokens;
   prefix_hits_ += a.cached_tokens;
   return a;
 }

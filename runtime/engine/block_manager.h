@@ -33,12 +33,12 @@ class BlockManager {
   // the rest, up to `num_tokens` tokens. Returns the block table and how many leading tokens are
   // already in the cache (a multiple of kv_block_tokens, never all of them: at least one token is
   // left to compute so the step yields logits). nullopt when there are not enough free blocks; then
-  // nothing changed.
+  // nothing changed. Without `use_prefix_cache` every block is fresh (and no lookup is counted).
   struct Allocation {
     std::vector<int32_t> block_table;
     int64_t cached_tokens = 0;
   };
-  std::optional<Allocation> Allocate(const std::vector<int32_t>& tokens, int64_t num_tokens);
+  std::optional<Allocation> Allocate(const std::vector<int32_t>& tokens, int64_t num_tokens, bool use_prefix_cache = true);
 
   // Grows `block_table` to cover `num_tokens`; false (and nothing changed) when out of blocks.
   bool Grow(std::vector<int32_t>& block_table, int64_t num_tokens);

@@ -5,6 +5,8 @@
 namespace mixserve {
 namespace {
 
+constexpr size_t kDetokenizerContextTokens = 4;
+
 // Length of the longest suffix of `text` that is a proper prefix of some stop string: that much
 // must be held back in case the next token completes the stop string.
 size_t StopPrefixSuffix(const std::string& text, const std::vector<std::string>& stops) {
@@ -59,6 +61,12 @@ Status Engine::Submit(Request request) {
   seq->prompt_len = prompt_len;
   seq->sampler = std::make_unique<Sampler>(request.sampling, request.prompt);
   seq->detokenizer = std::make_unique<model::IncrementalDetokenizer>(*tokenizer_, request.skip_special_tokens);
+  // The prompt's last tokens are the detokenizer's context, so the first generated token keeps its
+  // leading space (as vLLM's output does) instead of being decoded as the start of a text.
+  for (size_t i = request.prompt.size() - std::min<size_t>(request.prompt.size(), kDetokenizerContextTokens);
+       i < request.prompt.size(); ++i) {
+    (void)seq->detokenizer->Step(request.prompt[i]);
+  }
   seq->request = std::move(request);
   std::lock_guard<std::mutex> lock(mu_);
   if (stop_) return Status::Unavailable("the engine is shutting down");
@@ -114,6 +122,10 @@ bool Engine::Advance(Sequence* seq, const float* logits, int vocab_size) {
 
   RequestOutput out;
   out.token_ids.push_back(sample.token);
+  if (req.prompt_logprobs && !seq->prompt_logprobs_sent) {
+    out.prompt_logprobs = std::move(seq->prompt_logprobs);
+    seq->prompt_logprobs_sent = true;
+  }
   if (req.logprobs) out.logprobs.push_back(sample);
 
   FinishReason reason = FinishReason::kNone;
@@ -145,6 +157,21 @@ bool Engine::Advance(Sequence* seq, const float* logits, int vocab_size) {
   return reason != FinishReason::kNone;
 }
 
+bool Engine::WantsPromptLogprobs(const Sequence& seq) {
+  // After a preemption the prompt is recomputed; its logprobs are already known.
+  return seq.request.prompt_logprobs && !seq.prompt_logprobs_sent && seq.num_computed < seq.prompt_len &&
+         static_cast<int64_t>(seq.prompt_logprobs.size()) < seq.prompt_len - 1;
+}
+
+void Engine::ScorePrompt(Sequence* seq, const ForwardOutput& out, int first_row, int64_t num_tokens) {
+  for (int64_t r = 0; r < num_tokens; ++r) {
+    const int64_t next = seq->num_computed + r + 1;  // the token this row's logits predict
+    if (next >= seq->prompt_len || next != static_cast<int64_t>(seq->prompt_logprobs.size()) + 1) continue;
+    seq->prompt_logprobs.push_back(ScoreToken(out.row(first_row + static_cast<int>(r)), out.vocab_size,
+                                              seq->tokens[next], seq->request.sampling.top_logprobs));
+  }
+}
+
 bool Engine::Step() {
   DrainInbox();
   std::vector<ScheduledSeq> work = scheduler_.Schedule();
@@ -162,6 +189,7 @@ bool Engine::Step() {
     f.tokens.assign(s.seq->tokens.begin() + s.seq->num_computed, s.seq->tokens.begin() + s.seq->num_computed + s.num_tokens);
     f.start_pos = static_cast<int32_t>(s.seq->num_computed);
     f.block_table = s.seq->block_table;
+    f.all_logits = WantsPromptLogprobs(*s.seq);
     batch.seqs.push_back(std::move(f));
     if (s.seq->num_computed < s.seq->prompt_len) {
       stats_.prompt_tokens_total += std::min(s.num_tokens, s.seq->prompt_len - s.seq->num_computed);
@@ -176,9 +204,12 @@ bool Engine::Step() {
       Report(seq, RequestOutput{}, FinishReason::kAbort);
       continue;
     }
+    const bool all_logits = batch.seqs[i].all_logits;
+    if (all_logits) ScorePrompt(seq, out, out.row_begin[i], work[i].num_tokens);
     seq->num_computed += work[i].num_tokens;
     blocks_.CommitFullBlocks(seq->block_table, seq->tokens, seq->num_computed);
-    if (seq->num_computed == static_cast<int64_t>(seq->tokens.size())) Advance(seq, out.row(out.row_begin[i]), out.vocab_size);
+    const int last_row = out.row_begin[i] + (all_logits ? static_cast<int>(work[i].num_tokens) - 1 : 0);
+    if (seq->num_computed == static_cast<int64_t>(seq->tokens.size())) Advance(seq, out.row(last_row), out.vocab_size);
   }
   stats_.num_running = static_cast<int64_t>(scheduler_.num_running());
   stats_.num_waiting = static_cast<int64_t>(scheduler_.num_waiting());

@@ -72,6 +72,10 @@ class Engine {
   // Fills the counters of `out`, sends it, and on a finish reason removes the sequence.
   void Report(Sequence* seq, RequestOutput out, FinishReason reason);
   void Loop();
+  // Prompt logprobs: whether this step must return logits for every token of `seq`, and scoring
+  // the rows it got (first_row.., num_tokens of them) against the prompt's next tokens.
+  static bool WantsPromptLogprobs(const Sequence& seq);
+  void ScorePrompt(Sequence* seq, const ForwardOutput& out, int first_row, int64_t num_tokens);
 
   Backend* backend_;
   const model::Tokenizer* tokenizer_;

@@ -26,6 +26,9 @@ struct RequestOutput {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;       // so far
   int64_t cached_prompt_tokens = 0;    // prompt tokens served from the prefix cache
+  // First increment only, when the request asked for prompt_logprobs: prompt tokens 1..n-1 scored
+  // against the prefix before each (token 0 has no logprob).
+  std::vector<SampleResult> prompt_logprobs;
 };
 
 struct Request {
@@ -37,6 +40,7 @@ struct Request {
   std::vector<int32_t> stop_token_ids;   // besides EOS
   bool ignore_eos = false;
   bool logprobs = false;                 // report each sampled token's logprob (and top_logprobs)
+  bool prompt_logprobs = false;          // also the prompt's (bypasses the prefix cache, whose hits are not computed)
   bool skip_special_tokens = true;
   std::function<void(const RequestOutput&)> on_output;
 };

@@ -21,7 +21,31 @@ void LogSoftmax(const float* x, int n, std::vector<float>& out) {
   for (int i = 0; i < n; ++i) out[i] = x[i] - log_z;
 }
 
+// The k largest entries of `logprobs`, best first (ties: lower id first).
+std::vector<TokenLogprob> TopLogprobs(const std::vector<float>& logprobs, int k) {
+  const int n = static_cast<int>(logprobs.size());
+  k = std::min(k, n);
+  std::vector<int32_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+  });
+  std::vector<TokenLogprob> out;
+  for (int i = 0; i < k; ++i) out.push_back({idx[i], logprobs[idx[i]]});
+  return out;
+}
+
 }  // namespace
+
+SampleResult ScoreToken(const float* logits, int vocab_size, int32_t token, int top_logprobs) {
+  std::vector<float> logprobs;
+  LogSoftmax(logits, vocab_size, logprobs);
+  SampleResult r;
+  r.token = token;
+  r.logprob = token >= 0 && token < vocab_size ? logprobs[token] : -INFINITY;
+  if (top_logprobs > 0) r.top_logprobs = TopLogprobs(logprobs, top_logprobs);
+  return r;
+}
 
 Status SamplingParams::Validate() const {
   if (!(temperature >= 0.0f && temperature <= 2.0f)) return OutOfRange("temperature", "between 0 and 2");
@@ -113,15 +137,7 @@ SampleResult Sampler::Sample(const float* logits, int vocab_size) {
 
   result.token = chosen;
   result.logprob = raw_logprobs[chosen];
-  if (params_.top_logprobs > 0) {
-    int k = std::min(params_.top_logprobs, vocab_size);
-    std::vector<int32_t> idx(vocab_size);
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-      return raw_logprobs[a] > raw_logprobs[b] || (raw_logprobs[a] == raw_logprobs[b] && a < b);
-    });
-    for (int i = 0; i < k; ++i) result.top_logprobs.push_back({idx[i], raw_logprobs[idx[i]]});
-  }
+  if (params_.top_logprobs > 0) result.top_logprobs = TopLogprobs(raw_logprobs, params_.top_logprobs);
 
   output_.push_back(chosen);
   if (penalized) ++output_counts_[chosen];  // sized above

@@ -46,6 +46,10 @@ struct SampleResult {
   std::vector<TokenLogprob> top_logprobs; // best first, params.top_logprobs entries
 };
 
+// The raw-distribution logprob of `token` under `logits` (vocab_size,) and the `top_logprobs`
+// likeliest tokens: what a prompt token's logprob reports (echo with logprobs).
+SampleResult ScoreToken(const float* logits, int vocab_size, int32_t token, int top_logprobs);
+
 class Sampler {
  public:
   // `prompt` is kept for the repetition penalty.

@@ -74,7 +74,8 @@ std::vector<ScheduledSeq> Scheduler::Schedule() {
   // Waiting sequences in order, while blocks, budget and the sequence limit allow.
   while (!waiting_.empty() && budget > 0 && static_cast<int>(running_.size()) < config_.max_num_seqs) {
     Sequence* seq = waiting_.front().get();
-    auto alloc = blocks_->Allocate(seq->tokens, static_cast<int64_t>(seq->tokens.size()));
+    auto alloc = blocks_->Allocate(seq->tokens, static_cast<int64_t>(seq->tokens.size()),
+                                   /*use_prefix_cache=*/!seq->request.prompt_logprobs);
     if (!alloc) break;
     seq->block_table = std::move(alloc->block_table);
     seq->num_computed = alloc->cached_tokens;

@@ -36,6 +36,8 @@ struct Sequence {
   std::unique_ptr<Sampler> sampler;
   std::unique_ptr<model::IncrementalDetokenizer> detokenizer;
   std::string held_text;  // detokenized but not yet sent: may be the start of a stop string
+  std::vector<SampleResult> prompt_logprobs;  // for prompt tokens 1.., filled during prefill
+  bool prompt_logprobs_sent = false;
 
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
 };

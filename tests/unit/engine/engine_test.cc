@@ -18,6 +18,8 @@ struct Collected {
   bool finished = false;
   FinishReason reason = FinishReason::kNone;
   int64_t cached = 0;
+  std::vector<float> logprobs;
+  std::vector<SampleResult> prompt_logprobs;
 };
 
 class EngineTest : public ::testing::Test {
@@ -49,6 +51,8 @@ class EngineTest : public ::testing::Test {
       c.finished = out.finished;
       c.reason = out.finish_reason;
       c.cached = out.cached_prompt_tokens;
+      for (const SampleResult& s : out.logprobs) c.logprobs.push_back(s.logprob);
+      c.prompt_logprobs.insert(c.prompt_logprobs.end(), out.prompt_logprobs.begin(), out.prompt_logprobs.end());
     };
     return r;
   }
@@ -138,6 +142,54 @@ TEST_F(EngineTest, AbortFreesBlocksWithinAStep) {
   EXPECT_TRUE(results_["long"].finished);
   EXPECT_EQ(results_["long"].reason, FinishReason::kAbort);
   EXPECT_DOUBLE_EQ(engine.stats().kv_usage.load(), 0.0);
+}
+
+TEST_F(EngineTest, PromptLogprobsMatchTheLogprobsOfGeneration) {
+  // Generate greedily after a prompt, then score prompt + generation as one prompt: the scores of
+  // the generated tokens must be the logprobs they were generated with.
+  Load(64);
+  Engine engine(model_.get(), tokenizer_.get(), {});
+  std::vector<int32_t> prompt = Prompt(10, 4);
+  Request gen = Greedy("gen", prompt, 6);
+  gen.logprobs = true;
+  ASSERT_TRUE(engine.Submit(std::move(gen)).ok());
+  RunToEnd(engine);
+  const Collected& g = results_["gen"];
+  ASSERT_EQ(g.ids.size(), 6u);
+  std::vector<int32_t> whole = prompt;
+  whole.insert(whole.end(), g.ids.begin(), g.ids.end());
+  Request score = Greedy("score", whole, 1);
+  score.prompt_logprobs = true;
+  score.sampling.top_logprobs = 2;
+  ASSERT_TRUE(engine.Submit(std::move(score)).ok());
+  RunToEnd(engine);
+  const Collected& s = results_["score"];
+  EXPECT_EQ(s.cached, 0) << "prompt logprobs need every prompt token computed";
+  ASSERT_EQ(s.prompt_logprobs.size(), whole.size() - 1);
+  for (size_t i = 0; i < g.ids.size(); ++i) {
+    const SampleResult& r = s.prompt_logprobs[prompt.size() - 1 + i];
+    EXPECT_EQ(r.token, g.ids[i]);
+    EXPECT_NEAR(r.logprob, g.logprobs[i], 1e-4) << i;
+    ASSERT_EQ(r.top_logprobs.size(), 2u);
+    EXPECT_EQ(r.top_logprobs[0].token, g.ids[i]) << "greedy picked the likeliest token";
+  }
+}
+
+TEST_F(EngineTest, TextKeepsTheLeadingSpaceOfTheFirstToken) {
+  // Decoding the generated ids on their own would drop the first token's leading space; the
+  // engine decodes them after the prompt, as the full text reads.
+  Load(64);
+  Engine engine(model_.get(), tokenizer_.get(), {});
+  std::vector<int32_t> prompt = {1, 15043};
+  ASSERT_TRUE(engine.Submit(Greedy("t", prompt, 8)).ok());
+  RunToEnd(engine);
+  std::vector<int32_t> whole = prompt;
+  whole.insert(whole.end(), results_["t"].ids.begin(), results_["t"].ids.end());
+  auto full = tokenizer_->Decode(whole, true);
+  auto head = tokenizer_->Decode(prompt, true);
+  ASSERT_TRUE(full.ok() && head.ok());
+  EXPECT_EQ(head->size() + results_["t"].text.size(), full->size());
+  EXPECT_EQ(*head + results_["t"].text, *full);
 }
 
 TEST_F(EngineTest, RejectsWhatCanNeverRun) {

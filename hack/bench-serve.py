@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Serving benchmark for an OpenAI-compatible server (mixserve serve, vLLM, ...), in the manner of
+vLLM's benchmark_serving, driven by the official openai async client.
+
+  hack/bench-serve.py --base-url http://127.0.0.1:8000/v1 --model NAME [--num-requests 64]
+                      [--concurrency 8 | --request-rate 4] [--prompt-len 256] [--output-len 64]
+                      [--range-ratio 0.5] [--shared-prefix-len 0] [--api-key KEY] [--json out.json]
+
+Prompts are random words from a fixed list (about one token each with a Llama/Mistral tokenizer);
+--prompt-len and --output-len are means, drawn uniformly from [len * (1 - r), len * (1 + r)] with
+r = --range-ratio. With --shared-prefix-len L every prompt starts with the same L words, the rest
+stays random: run once with L = 0 and once with L > 0 at the same --prompt-len to see what the
+prefix cache saves in time to first token. Every request streams with usage included, so output
+tokens are the server's count. Requests start at --request-rate per second (Poisson arrivals;
+default: all at once) with at most --concurrency in flight.
+
+Prints TTFT, inter-token latency (ITL: gaps between streamed chunks), time per output token
+(TPOT, per request) and end-to-end latency as mean/p50/p90/p99, plus request and output-token
+throughput; --json writes the same figures.
+"""
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+
+import openai
+
+WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
+         "government company number group problem fact river stone market garden engine cloud paper north signal "
+         "harbor copper lantern meadow orbit pixel thunder velvet bridge canyon delta ember forest island mountain "
+         "ocean planet rocket silver table window yellow winter summer spring autumn morning evening").split()
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base-url", required=True, help="the API root, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--model", required=True)
+    p.add_argument("--api-key", default="unused")
+    p.add_argument("--endpoint", choices=["completions", "chat"], default="completions")
+    p.add_argument("--num-requests", type=int, default=64)
+    p.add_argument("--concurrency", type=int, default=0, help="most requests in flight (0: no limit)")
+    p.add_argument("--request-rate", type=float, default=float("inf"), help="requests per second (Poisson)")
+    p.add_argument("--prompt-len", type=int, default=256, help="mean prompt length in words")
+    p.add_argument("--output-len", type=int, default=64, help="mean max_tokens")
+    p.add_argument("--range-ratio", type=float, default=0.0, help="lengths uniform in len*(1-r)..len*(1+r)")
+    p.add_argument("--shared-prefix-len", type=int, default=0, help="words shared by all prompts (inside prompt-len)")
+    p.add_argument("--ignore-eos", action="store_true", help="send vLLM's ignore_eos so every output is full length")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--warmup-requests", type=int, default=1, help="sent first, not measured")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args()
+    if args.shared_prefix_len >= args.prompt_len * (1 - args.range_ratio):
+        p.error("--shared-prefix-len must be shorter than the shortest prompt")
+    return args
+
+
+def draw(rng, mean, ratio):
+    return max(1, round(rng.uniform(mean * (1 - ratio), mean * (1 + ratio))))
+
+
+def make_requests(args):
+    rng = random.Random(args.seed)
+    prefix = [rng.choice(WORDS) for _ in range(args.shared_prefix_len)]
+    out = []
+    for i in range(args.num_requests + args.warmup_requests):
+        n = draw(rng, args.prompt_len, args.range_ratio)
+        # A distinct head right after the shared prefix keeps the unshared part from matching anything cached.
+        words = prefix + [f"#{i}"] + [rng.choice(WORDS) for _ in range(n - len(prefix) - 1)]
+        out.append((" ".join(words), draw(rng, args.output_len, args.range_ratio)))
+    return out
+
+
+async def one(client, args, prompt, max_tokens):
+    extra = {"ignore_eos": True} if args.ignore_eos else None
+    start = time.perf_counter()
+    if args.endpoint == "chat":
+        stream = await client.chat.completions.create(
+            model=args.model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
+            temperature=args.temperature, stream=True, stream_options={"include_usage": True}, extra_body=extra)
+    else:
+        stream = await client.completions.create(
+            model=args.model, prompt=prompt, max_tokens=max_tokens, temperature=args.temperature, stream=True,
+            stream_options={"include_usage": True}, extra_body=extra)
+    arrivals, usage = [], None
+    async for chunk in stream:
+        now = time.perf_counter()
+        if chunk.choices:
+            c = chunk.choices[0]
+            text = c.delta.content if args.endpoint == "chat" else c.text
+            if text:
+                arrivals.append(now)
+        if chunk.usage:
+            usage = chunk.usage
+    end = time.perf_counter()
+    return {"start": start, "end": end, "arrivals": arrivals,
+            "prompt_tokens": usage.prompt_tokens if usage else 0,
+            "output_tokens": usage.completion_tokens if usage else len(arrivals)}
+
+
+async def run(args, reqs):
+    client = openai.AsyncOpenAI(base_url=args.base_url, api_key=args.api_key, max_retries=0, timeout=600)
+    for prompt, max_tokens in reqs[:args.warmup_requests]:
+        await one(client, args, prompt, max_tokens)
+    limit = asyncio.Semaphore(args.concurrency or len(reqs))
+    rng = random.Random(args.seed + 1)
+    errors = []
+
+    async def guarded(prompt, max_tokens):
+        async with limit:
+            try:
+                return await one(client, args, prompt, max_tokens)
+            except openai.APIError as err:
+                errors.append(str(err)[:200])
+                return None
+
+    tasks = []
+    t0 = time.perf_counter()
+    for prompt, max_tokens in reqs[args.warmup_requests:]:
+        tasks.append(asyncio.create_task(guarded(prompt, max_tokens)))
+        if args.request_rate != float("inf"):
+            await asyncio.sleep(rng.expovariate(args.request_rate))
+    results = await asyncio.gather(*tasks)
+    duration = time.perf_counter() - t0
+    await client.close()
+    return [r for r in results if r], errors, duration
+
+
+def summary(values):
+    if not values:
+        return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0}
+    values = sorted(values)
+
+    def pct(p):
+        return values[min(len(values) - 1, max(0, round(p / 100 * len(values) + 0.5) - 1))]
+    return {"mean": statistics.fmean(values), "p50": pct(50), "p90": pct(90), "p99": pct(99)}
+
+
+def main():
+    args = parse_args()
+    results, errors, duration = asyncio.run(run(args, make_requests(args)))
+    ttft = [(r["arrivals"][0] - r["start"]) * 1e3 for r in results if r["arrivals"]]
+    itl = [(b - a) * 1e3 for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:])]
+    tpot = [(r["end"] - r["arrivals"][0]) * 1e3 / (r["output_tokens"] - 1) for r in results
+            if r["arrivals"] and r["output_tokens"] > 1]
+    e2e = [(r["end"] - r["start"]) * 1e3 for r in results]
+    out_tokens = sum(r["output_tokens"] for r in results)
+    in_tokens = sum(r["prompt_tokens"] for r in results)
+    figures = {
+        "model": args.model, "endpoint": args.endpoint, "num_requests": args.num_requests,
+        "completed": len(results), "errors": len(errors), "concurrency": args.concurrency,
+        "request_rate": None if args.request_rate == float("inf") else args.request_rate,
+        "prompt_len": args.prompt_len, "output_len": args.output_len, "range_ratio": args.range_ratio,
+        "shared_prefix_len": args.shared_prefix_len, "duration_s": duration,
+        "mean_prompt_tokens": in_tokens / max(1, len(results)), "total_output_tokens": out_tokens,
+        "request_throughput_per_s": len(results) / duration, "output_tok_per_s": out_tokens / duration,
+        "total_tok_per_s": (in_tokens + out_tokens) / duration,
+        "ttft_ms": summary(ttft), "itl_ms": summary(itl), "tpot_ms": summary(tpot), "e2e_ms": summary(e2e),
+    }
+    print(f"requests {len(results)}/{args.num_requests} in {duration:.2f}s, errors {len(errors)}, "
+          f"concurrency {args.concurrency or 'unlimited'}, rate {figures['request_rate'] or 'inf'}/s")
+    print(f"prompt {figures['mean_prompt_tokens']:.0f} tokens mean (shared prefix {args.shared_prefix_len} words), "
+          f"output {out_tokens} tokens")
+    print(f"request throughput {figures['request_throughput_per_s']:.2f} req/s, output {figures['output_tok_per_s']:.1f}"
+          f" tok/s, total {figures['total_tok_per_s']:.1f} tok/s")
+    for name in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"):
+        s = figures[name]
+        print(f"{name[:-3].upper():5s} ms  mean {s['mean']:8.2f}  p50 {s['p50']:8.2f}  p90 {s['p90']:8.2f}  "
+              f"p99 {s['p99']:8.2f}")
+    for e in errors[:5]:
+        print(f"  error: {e}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+            f.write("\n")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
