@@ -4,11 +4,13 @@
 #   hack/cluster.sh up   [--dir DIR] [--nodes N] [--gpus-per-node G]
 #   hack/cluster.sh env  [--dir DIR]
 #   hack/cluster.sh down [--dir DIR]
+#   hack/cluster.sh restart-apiserver [--dir DIR]
 #
 # up starts etcd, kube-apiserver (TLS, RBAC, service-account signing key), kube-controller-manager,
 # kube-scheduler and kwok (fake GPU nodes), each on a free loopback port, waits until all are healthy,
 # writes DIR/kubeconfig (admin) and prints `export KUBECONFIG=...`. Two DIRs can run side by side.
-# down stops only the processes whose pid files are in DIR, then removes DIR.
+# down stops only the processes whose pid files are in DIR, then removes DIR. restart-apiserver
+# stops kube-apiserver and starts it again on the same port and etcd (for client resilience tests).
 set -euo pipefail
 LOG_TAG=cluster
 source "$(dirname "$0")/lib/common.sh"
@@ -167,6 +169,37 @@ status:
 EOF
 }
 
+# start_apiserver: kube-apiserver on DIR/apiserver.port, backed by the etcd on DIR/etcd.port.
+start_apiserver() {
+  local pki=$dir/pki etcd_port apiserver_port
+  etcd_port=$(cat "$dir/etcd.port"); apiserver_port=$(cat "$dir/apiserver.port")
+  start kube-apiserver "$MIXSERVE_BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc \
+    --authorization-mode RBAC --service-cluster-ip-range 10.96.0.0/16 \
+    --allow-privileged=true --cert-dir "$dir/apiserver-certs" --profiling=false \
+    --enable-priority-and-fairness=false --endpoint-reconciler-type none
+}
+
+# restart_apiserver: SIGTERM (SIGKILL after 5 s: a graceful stop waits for long watches), then start.
+restart_apiserver() {
+  alive kube-apiserver || die "no kube-apiserver running in $dir"
+  local pid t0=$SECONDS
+  pid=$(cat "$dir/pids/kube-apiserver.pid")
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do
+    (( SECONDS - t0 < 5 )) || kill -KILL -- "-$pid" 2>/dev/null || true
+    sleep 0.2
+  done
+  start_apiserver
+  wait_for kube-apiserver 90 "$MIXSERVE_BIN/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz
+  log "kube-apiserver restarted in $((SECONDS - t0))s"
+}
+
 up() {
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl; do
     [ -x "$MIXSERVE_BIN/$b" ] || die "binary '$b' missing in $MIXSERVE_BIN (run hack/setup.sh)"
@@ -195,16 +228,8 @@ up() {
   wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
   local pki=$dir/pki
-  start kube-apiserver "$MIXSERVE_BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
-    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --client-ca-file "$pki/ca.crt" \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --authorization-mode RBAC --service-cluster-ip-range 10.96.0.0/16 \
-    --allow-privileged=true --cert-dir "$dir/apiserver-certs" --profiling=false \
-    --enable-priority-and-fairness=false --endpoint-reconciler-type none
+  echo "$etcd_port" > "$dir/etcd.port"
+  start_apiserver
   write_kubeconfig admin "$dir/kubeconfig"
   local kc=$dir/kubeconfig
   wait_for kube-apiserver 90 "$MIXSERVE_BIN/kubectl" --kubeconfig "$kc" get --raw /readyz
@@ -258,10 +283,13 @@ case $cmd in
     [ -f "$dir/kubeconfig" ] || die "no cluster in $dir (hack/cluster.sh up --dir $dir)"
     echo "export KUBECONFIG=$dir/kubeconfig"
     ;;
+  restart-apiserver)
+    restart_apiserver
+    ;;
   down)
     stop_all
     rm -rf "$dir"
     log "stopped and removed $dir"
     ;;
-  *) die "usage: hack/cluster.sh up|down|env [--dir DIR] [--nodes N] [--gpus-per-node G]" ;;
+  *) die "usage: hack/cluster.sh up|down|env|restart-apiserver [--dir DIR] [--nodes N] [--gpus-per-node G]" ;;
 esac

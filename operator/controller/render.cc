@@ -29,13 +29,6 @@ const json& StreamingAnnotations() {
   return annotations;
 }
 
-// The Ingress path prefix without trailing slashes: "" for "/", "/team-a" for "/team-a/".
-std::string PathPrefix(const api::IngressSpec& ingress) {
-  std::string prefix = ingress.path;
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  return prefix;
-}
-
 // Rendering context shared by every child: the defaulted service and its metadata template.
 class Renderer {
  public:
@@ -158,7 +151,7 @@ class Renderer {
     const api::IngressSpec& spec = svc_.spec.ingress;
     json ingress = Object("networking.k8s.io/v1", "Ingress", ServiceName());
     json annotations = StreamingAnnotations();
-    const std::string prefix = PathPrefix(spec);
+    const std::string prefix = IngressPathPrefix(spec);
     json path = {{"backend", {{"service", {{"name", ServiceName()}, {"port", {{"name", "http"}}}}}}}};
     if (prefix.empty()) {
       path["path"] = "/v1";
@@ -206,6 +199,12 @@ Result<std::vector<json>> Render(const api::LLMService& service, const RenderOpt
   return Renderer(std::move(defaulted), std::move(image)).Children();
 }
 
+std::string IngressPathPrefix(const api::IngressSpec& ingress) {
+  std::string prefix = ingress.path;
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return prefix;
+}
+
 std::string ServingPodSelector(const api::LLMService& service) {
   json labels = SelectorLabels(service.metadata.name);
   if (service.spec.runtime.nodes > 1) labels[kLabelPodIndex] = "0";
@@ -218,7 +217,7 @@ std::string EndpointUrl(const api::LLMService& service) {
   const api::IngressSpec& ingress = service.spec.ingress;
   if (ingress.enabled && !ingress.host.empty()) {
     const bool tls = ingress.tls && !ingress.tls->secret_name.empty();
-    return std::string(tls ? "https://" : "http://") + ingress.host + PathPrefix(ingress) + "/v1";
+    return std::string(tls ? "https://" : "http://") + ingress.host + IngressPathPrefix(ingress) + "/v1";
   }
   return "http://" + ChildName(service.metadata.name) + "." + service.metadata.namespace_ + ".svc/v1";
 }

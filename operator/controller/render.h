@@ -33,6 +33,8 @@ Result<std::vector<nlohmann::json>> Render(const api::LLMService& service, const
 // Status values derived from the spec alone (the controller writes them to status):
 // the label selector of the serving pods (rank 0 only when nodes > 1), for the scale subresource;
 std::string ServingPodSelector(const api::LLMService& service);
+// the Ingress path prefix without trailing slashes ("" for "/", "/team-a" for "/team-a/");
+std::string IngressPathPrefix(const api::IngressSpec& ingress);
 // and the OpenAI base URL: https://<host><path>/v1 through the Ingress when it has a host (http
 // without TLS), else the in-cluster http://<service>.<namespace>.svc/v1.
 std::string EndpointUrl(const api::LLMService& service);

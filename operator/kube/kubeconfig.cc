@@ -1,11 +1,14 @@
 #include "operator/kube/kubeconfig.h"
 
+#include "operator/kube/exec_credential.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cpprest/asyncrt_utils.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 namespace mixserve::kube {
@@ -49,6 +52,43 @@ Result<std::string> DataOrFile(const YAML::Node& node, const std::string& field,
   return std::string();
 }
 
+// users[].user.exec: runs the plugin once now (so a broken plugin fails here, with its message),
+// takes a client certificate from it if it gives one, and asks it for the token per request.
+Status UseExecPlugin(const YAML::Node& exec, const std::filesystem::path& base, ClusterAccess* access) {
+  ExecConfig config;
+  if (exec["apiVersion"]) config.api_version = exec["apiVersion"].as<std::string>();
+  if (!exec["command"]) return Status::InvalidArgument("user.exec has no command");
+  config.command = exec["command"].as<std::string>();
+  // As kubectl does: a relative path with a '/' is relative to the kubeconfig, a bare name uses $PATH.
+  if (config.command.find('/') != std::string::npos && std::filesystem::path(config.command).is_relative()) {
+    config.command = (base / config.command).string();
+  }
+  if (exec["args"] && exec["args"].IsSequence()) {
+    for (const auto& arg : exec["args"]) config.args.push_back(arg.as<std::string>());
+  }
+  if (exec["env"] && exec["env"].IsSequence()) {
+    for (const auto& e : exec["env"]) {
+      if (!e["name"]) return Status::InvalidArgument("user.exec.env entry has no name");
+      config.env.emplace_back(e["name"].as<std::string>(), e["value"] ? e["value"].as<std::string>() : "");
+    }
+  }
+  auto plugin = std::make_shared<ExecCredentialPlugin>(std::move(config));
+  auto first = plugin->Get();
+  if (!first.ok()) return first.status();
+  if (!first->client_certificate_pem.empty()) {
+    access->client_cert_pem = first->client_certificate_pem;
+    access->client_key_pem = first->client_key_pem;
+  }
+  if (!first->token.empty()) {
+    access->token_provider = [plugin]() -> Result<std::string> {
+      auto cred = plugin->Get();
+      if (!cred.ok()) return cred.status();
+      return cred->token;
+    };
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ClusterAccess> LoadKubeconfig(const std::string& path, const std::string& context) {
@@ -72,6 +112,7 @@ Result<ClusterAccess> LoadKubeconfig(const std::string& path, const std::string&
   }
   ClusterAccess access;
   access.server = cluster["server"].as<std::string>();
+  if (ctx["namespace"]) access.ns = ctx["namespace"].as<std::string>();
   access.insecure_skip_tls_verify = cluster["insecure-skip-tls-verify"] && cluster["insecure-skip-tls-verify"].as<bool>();
   auto ca = DataOrFile(cluster, "certificate-authority", base);
   if (!ca.ok()) return ca.status().WithContext("kubeconfig " + path);
@@ -91,6 +132,10 @@ Result<ClusterAccess> LoadKubeconfig(const std::string& path, const std::string&
         auto token = ReadFile(user["tokenFile"].as<std::string>());
         if (!token.ok()) return token.status().WithContext("kubeconfig " + path);
         access.bearer_token = *token;
+      }
+      if (Present(user["exec"])) {
+        Status exec = UseExecPlugin(user["exec"], base, &access);
+        if (!exec.ok()) return exec.WithContext("kubeconfig " + path);
       }
     }
   }
