@@ -1,0 +1,96 @@
+// Prefill attention for a sequence whose prompt starts at position 0, on the tensor cores: the
+// scores of a chunk of queries against every key come from one batched cuBLASLt GEMM per chunk
+// (batched over KV heads, the G query heads of a group stacked as rows), then a masked softmax,
+// then P.V as a second GEMM. These are the kernels between the GEMMs.
+#include <cfloat>
+
+#include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/kernels.h"
+
+namespace mixserve::cuda {
+namespace {
+
+// Block per row t of [0, T): k and v rows to kb/vb (nkv, T, hd); q rows in [q0, q0 + Tq) to
+// qb (nkv, Tq * G, hd) at row (t - q0) * G + gi.
+__global__ void PackKernel(const float* qkv, int ldq, int nh, int nkv, int hd, int T, int q0, int Tq, bf16* qb,
+                           bf16* kb, bf16* vb, bool pack_kv, int kv_rows) {
+  GridDepWait();
+  const int t = blockIdx.x + (pack_kv ? 0 : q0), G = nh / nkv;
+  const float* row = qkv + static_cast<int64_t>(t) * ldq;
+  if (pack_kv) {
+    for (int i = threadIdx.x; i < nkv * hd; i += blockDim.x) {
+      const int g = i / hd, d = i - g * hd;
+      kb[(static_cast<int64_t>(g) * kv_rows + t) * hd + d] = __float2bfloat16(row[(nh + g) * hd + d]);
+      vb[(static_cast<int64_t>(g) * kv_rows + t) * hd + d] = __float2bfloat16(row[(nh + nkv + g) * hd + d]);
+    }
+  }
+  if (t < q0 || t >= q0 + Tq) return;
+  for (int i = threadIdx.x; i < nh * hd; i += blockDim.x) {
+    const int h = i / hd, d = i - h * hd, g = h / G, gi = h - g * G;
+    qb[((static_cast<int64_t>(g) * Tq + (t - q0)) * G + gi) * hd + d] = __float2bfloat16(row[i]);
+  }
+}
+
+// Block per (row m, kv head g): softmax over keys [0, Tk) of s (scaled scores) with the causal and
+// window mask of query position q0 + m / G; writes p (bf16, zeros where masked).
+__global__ void MaskedSoftmaxKernel(const float* s, bf16* p, int rows, int Tk, int G, int q0, int window) {
+  GridDepWait();
+  __shared__ float scratch[32];
+  const int m = blockIdx.x, g = blockIdx.y;
+  const int64_t off = (static_cast<int64_t>(g) * rows + m) * Tk;
+  const int t = q0 + m / G;
+  const int lo = window > 0 ? max(0, t - window + 1) : 0;
+  float mx = -FLT_MAX;
+  for (int n = threadIdx.x; n < Tk; n += blockDim.x) {
+    if (n >= lo && n <= t) mx = fmaxf(mx, s[off + n]);
+  }
+  mx = WarpMax(mx);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  mx = -FLT_MAX;
+  for (int i = 0; i < static_cast<int>(blockDim.x >> 5); ++i) mx = fmaxf(mx, scratch[i]);
+  float sum = 0.0f;
+  for (int n = threadIdx.x; n < Tk; n += blockDim.x) {
+    if (n >= lo && n <= t) sum += expf(s[off + n] - mx);
+  }
+  sum = BlockSum(sum, scratch);
+  const float inv = 1.0f / sum;
+  for (int n = threadIdx.x; n < Tk; n += blockDim.x) {
+    p[off + n] = __float2bfloat16(n >= lo && n <= t ? expf(s[off + n] - mx) * inv : 0.0f);
+  }
+}
+
+// Block per (row m, kv head g): o (nkv, Tq * G, hd) back to the attention output rows.
+__global__ void ScatterKernel(const float* o, int rows, int G, int hd, int nh, int row0, float* out_f, bf16* out_b) {
+  GridDepWait();
+  const int m = blockIdx.x, g = blockIdx.y, t = m / G, gi = m - t * G;
+  const float* src = o + (static_cast<int64_t>(g) * rows + m) * hd;
+  const int64_t dst = static_cast<int64_t>(row0 + t) * nh * hd + (g * G + gi) * hd;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    if (out_f) out_f[dst + d] = src[d];
+    if (out_b) out_b[dst + d] = __float2bfloat16(src[d]);
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchPrefillPack(const float* qkv, int ldq, int nh, int nkv, int hd, int T, int q0, int Tq, bf16* qb,
+                              bf16* kb, bf16* vb, bool pack_kv, int kv_rows, cudaStream_t stream) {
+  LaunchKernel(PackKernel, dim3(pack_kv ? T : Tq), dim3(256), 0, stream, qkv, ldq, nh, nkv, hd, T, q0, Tq, qb, kb, vb, pack_kv, kv_rows);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchMaskedSoftmax(const float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
+                                cudaStream_t stream) {
+  LaunchKernel(MaskedSoftmaxKernel, dim3(dim3(rows, nkv)), dim3(256), 0, stream, s, p, rows, Tk, G, q0, window);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchPrefillScatter(const float* o, int rows, int nkv, int G, int hd, int row0, float* out_f, bf16* out_b,
+                                 cudaStream_t stream) {
+  LaunchKernel(ScatterKernel, dim3(dim3(rows, nkv)), dim3(hd), 0, stream, o, rows, G, hd, nkv * G, row0, out_f, out_b);
+  return cudaGetLastError();
+}
+
+}  // namespace mixserve::cuda

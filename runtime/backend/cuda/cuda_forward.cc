@@ -1,0 +1,475 @@
+// CudaModel's forward step: host-side planning, metadata upload, the layer loop, graphs.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "runtime/backend/cuda/cuda_model.h"
+#include "runtime/backend/cuda/kernel_timer.h"
+
+namespace mixserve::cuda {
+namespace {
+
+Status Cuda(const char* what, cudaError_t err) {
+  if (err == cudaSuccess) {
+    if (KernelTimer* t = KernelTimer::Get(); t != nullptr && t->active()) t->Mark(what);
+    return Status::Ok();
+  }
+  cudaGetLastError();
+  return Status::Internal(std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+#define RETURN_IF_ERROR(expr)           \
+  do {                                  \
+    ::mixserve::Status _st = (expr);    \
+    if (!_st.ok()) return _st;          \
+  } while (0)
+
+constexpr int kGraphBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+
+}  // namespace
+
+struct CudaModel::Plan {
+  std::vector<int32_t> tokens, pos, slot, logit_rows, block_tables;
+  std::vector<AttnTile> tiles;
+  int n_seqs = 0;
+};
+
+Status CudaModel::Validate(const ForwardBatch& batch, int* rows, int* logit_rows) const {
+  const int V = config_.shape.vocab_size, bt = options_.kv_block_tokens;
+  *rows = 0;
+  *logit_rows = 0;
+  if (batch.seqs.empty()) return Status::InvalidArgument("forward: empty batch");
+  if (static_cast<int>(batch.seqs.size()) > options_.max_seqs) {
+    return Status::InvalidArgument("forward: " + std::to_string(batch.seqs.size()) + " sequences, at most " +
+                                   std::to_string(options_.max_seqs));
+  }
+  for (const auto& seq : batch.seqs) {
+    if (seq.tokens.empty()) return Status::InvalidArgument("forward: a sequence has no new tokens");
+    int64_t need = seq.start_pos + static_cast<int64_t>(seq.tokens.size());
+    if (seq.start_pos < 0 || static_cast<int64_t>(seq.block_table.size()) * bt < need) {
+      return Status::InvalidArgument("forward: block table covers " + std::to_string(seq.block_table.size() * bt) +
+                                     " positions, need " + std::to_string(need));
+    }
+    if (need > options_.max_model_len) {
+      return Status::InvalidArgument("forward: sequence reaches position " + std::to_string(need) +
+                                     ", beyond --max-model-len " + std::to_string(options_.max_model_len));
+    }
+    for (int32_t b : seq.block_table) {
+      if (b < 0 || b >= options_.num_kv_blocks) {
+        return Status::InvalidArgument("forward: KV block id " + std::to_string(b) + " out of range");
+      }
+    }
+    for (int32_t tok : seq.tokens) {
+      if (tok < 0 || tok >= V) return Status::InvalidArgument("forward: token id " + std::to_string(tok) + " out of range");
+    }
+    *rows += static_cast<int>(seq.tokens.size());
+    *logit_rows += seq.all_logits ? static_cast<int>(seq.tokens.size()) : 1;
+  }
+  if (*rows > options_.max_batch_tokens) {
+    return Status::InvalidArgument("forward: " + std::to_string(*rows) + " tokens in one step, at most " +
+                                   std::to_string(options_.max_batch_tokens));
+  }
+  if (*logit_rows > options_.max_logit_rows) {
+    return Status::InvalidArgument("forward: " + std::to_string(*logit_rows) + " logits rows, at most " +
+                                   std::to_string(options_.max_logit_rows));
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* p, Dims* d) const {
+  const cpu::ModelShape& s = config_.shape;
+  const int bt = options_.kv_block_tokens, G = s.num_heads / s.num_kv_heads;
+  const int tile_max = std::max(1, std::min(kAttnTileRows, 32 / G));
+  p->n_seqs = static_cast<int>(batch.seqs.size());
+  p->block_tables.assign(static_cast<size_t>(p->n_seqs + 1) * max_blocks_per_seq_, 0);
+  int max_span = 1;
+  d->tile_rows = 1;
+  for (int si = 0; si < p->n_seqs; ++si) {
+    const SeqForward& seq = batch.seqs[si];
+    std::copy(seq.block_table.begin(),
+              seq.block_table.begin() + std::min<size_t>(seq.block_table.size(), max_blocks_per_seq_),
+              p->block_tables.begin() + static_cast<size_t>(si) * max_blocks_per_seq_);
+    const int T = static_cast<int>(seq.tokens.size());
+    const int row0 = static_cast<int>(p->tokens.size());
+    for (int t = 0; t < T; ++t) {
+      const int pos = seq.start_pos + t;
+      p->tokens.push_back(seq.tokens[t]);
+      p->pos.push_back(pos);
+      p->slot.push_back(seq.block_table[pos / bt] * bt + pos % bt);
+      if (seq.all_logits || t == T - 1) p->logit_rows.push_back(row0 + t);
+    }
+    // Not where a sliding window would mask keys: the tensor-core path failed tiny-mixtral-swa's
+    // goldens (max abs 0.40 vs 0.03 with the paged kernel) on H100, 2026-11-27.
+    const int window = config_.shape.sliding_window;
+    const bool dense = options_.dense_prefill_min_tokens > 0 && !options_.kv_f32 && seq.start_pos == 0 &&
+                       T >= options_.dense_prefill_min_tokens && (window <= 0 || T <= window);
+    if (dense) {
+      d->dense.emplace_back(row0, T);
+      continue;
+    }
+    for (int t = 0; t < T; t += tile_max) {
+      const int n = std::min(tile_max, T - t);
+      p->tiles.push_back({row0 + t, n, si});
+      d->tile_rows = std::max(d->tile_rows, n);
+      const int last = seq.start_pos + t + n - 1;
+      const int first_key = s.sliding_window > 0 ? std::max(0, seq.start_pos + t - s.sliding_window + 1) : 0;
+      max_span = std::max(max_span, last + 1 - first_key);
+    }
+  }
+  // Graph padding: rows that write the scratch KV block and attend to it alone.
+  p->block_tables[static_cast<size_t>(p->n_seqs) * max_blocks_per_seq_] = scratch_block_;
+  for (int r = static_cast<int>(p->tokens.size()); r < pad_rows; ++r) {
+    p->tokens.push_back(0);
+    p->pos.push_back(0);
+    p->slot.push_back(scratch_block_ * bt);
+    p->logit_rows.push_back(r);
+    p->tiles.push_back({r, 1, p->n_seqs});
+  }
+  d->rows = static_cast<int>(p->tokens.size());
+  d->logit_rows = static_cast<int>(p->logit_rows.size());
+  d->n_tiles = static_cast<int>(p->tiles.size());
+  const int base_blocks = std::max(1, d->n_tiles * s.num_kv_heads);
+  int splits = std::clamp((2 * sms_ + base_blocks - 1) / base_blocks, 1, 32);
+  if (pad_rows == 0) splits = std::min(splits, std::max(1, (max_span + 63) / 64));
+  const int64_t per_split = static_cast<int64_t>(d->rows) * s.num_heads * (s.head_dim + 2);
+  splits = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(splits, partial_elems_ / per_split)));
+  d->splits = splits;
+  return Status::Ok();
+}
+
+Status CudaModel::Upload(const Plan& p) {
+  int32_t* h = h_meta_;
+  auto put = [&](void* dst, const void* src, size_t bytes) {
+    std::memcpy(h, src, bytes);
+    cudaError_t err = cudaMemcpyAsync(dst, h, bytes, cudaMemcpyHostToDevice, stream_);
+    h += (bytes + 3) / 4;
+    return err;
+  };
+  cudaError_t err = put(d_tokens_, p.tokens.data(), p.tokens.size() * 4);
+  if (err == cudaSuccess) err = put(d_pos_, p.pos.data(), p.pos.size() * 4);
+  if (err == cudaSuccess) err = put(d_slot_, p.slot.data(), p.slot.size() * 4);
+  if (err == cudaSuccess) err = put(d_logit_rows_, p.logit_rows.data(), p.logit_rows.size() * 4);
+  if (err == cudaSuccess) err = put(d_block_tables_, p.block_tables.data(), p.block_tables.size() * 4);
+  if (err == cudaSuccess) err = put(d_tiles_, p.tiles.data(), p.tiles.size() * sizeof(AttnTile));
+  return Cuda("upload step metadata", err);
+}
+
+bool CudaModel::Padded(int R) const {
+  const int k = std::max(config_.shape.experts_per_token, 1);
+  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= options_.padded_max_rows;
+}
+
+// Rows per expert in the padded path: at least 32, because cuBLASLt's M=16 GEMMs measured slower
+// than M=32 ones (bs16 22.2 ms/step vs bs32 20.5 ms on H100, 16 layers); never past the buffers.
+int CudaModel::PaddedStride(int R) const {
+  const int cap = std::min(options_.padded_max_rows, options_.max_batch_tokens);
+  return std::min(std::max(R, 32), std::max(cap, R));
+}
+
+Status CudaModel::RunMoe(int l, int R) {
+  const cpu::ModelShape& s = config_.shape;
+  const DeviceLayer& w = weights_.layer(l);
+  const int H = s.hidden_size, I = s.intermediate_size;
+  const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
+  RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
+                                              pos_of_pair_, experts_touched_ + l, Padded(R) ? PaddedStride(R) : 0, stream_)));
+  if (pairs <= options_.skinny_max_pairs) {
+    SkinnyArgs a;
+    a.w = w.w13;
+    a.expert_stride = static_cast<int64_t>(2) * I * H;
+    a.num_experts = E;
+    a.offsets = offsets_;
+    a.max_items = pairs;
+    a.max_per_expert = R;  // a token's k experts are distinct
+    a.gather = sorted_pairs_;
+    a.gather_div = k;
+    a.x = xn_f_;
+    a.ldx = H;
+    a.y = act_f_;
+    a.ldy = I;
+    a.N = I;
+    a.K = H;
+    a.gate_up = true;
+    RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+    SkinnyArgs b;
+    b.w = w.w2;
+    b.expert_stride = static_cast<int64_t>(H) * I;
+    b.num_experts = E;
+    b.offsets = offsets_;
+    b.max_items = pairs;
+    b.max_per_expert = R;
+    b.x = act_f_;
+    b.ldx = I;
+    b.y = moe_out_;
+    b.ldy = H;
+    b.N = H;
+    b.K = I;
+    return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
+  }
+  if (Padded(R)) {
+    const int S = PaddedStride(R);
+    // Every expert's GEMM over S >= R rows (rows past its count are zeros): no host sync, so the step
+    // can be a CUDA graph; the extra rows cost little while the GEMMs are weight-bound.
+    RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherPadded(moe_xs_, xn_b_, sorted_pairs_, offsets_, k, E, S, H, stream_)));
+    for (int e = 0; e < E; ++e) {
+      RETURN_IF_ERROR(lt_.Run(stream_, S, 2 * I, H, moe_xs_ + static_cast<int64_t>(e) * S * H,
+                              w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
+                              moe_gu_ + static_cast<int64_t>(e) * S * 2 * I, false));
+    }
+    RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, E * S, I, stream_)));
+    for (int e = 0; e < E; ++e) {
+      RETURN_IF_ERROR(lt_.Run(stream_, S, H, I, moe_act_b_ + static_cast<int64_t>(e) * S * I,
+                              w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(e) * S * H,
+                              nullptr, false));
+    }
+    return Status::Ok();
+  }
+  std::vector<int32_t> off(E + 1);
+  if (E == 1) {
+    off = {0, pairs};
+  } else {
+    RETURN_IF_ERROR(Cuda("moe offsets", cudaMemcpyAsync(h_offsets_, offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_)));
+    RETURN_IF_ERROR(Cuda("moe offsets", cudaStreamSynchronize(stream_)));
+    std::copy(h_offsets_, h_offsets_ + E + 1, off.begin());
+  }
+  RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(moe_xs_, xn_b_, sorted_pairs_, k, pairs, H, stream_)));
+  for (int e = 0; e < E; ++e) {
+    const int n = off[e + 1] - off[e];
+    if (n == 0) continue;
+    RETURN_IF_ERROR(lt_.Run(stream_, n, 2 * I, H, moe_xs_ + static_cast<int64_t>(off[e]) * H,
+                            w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
+                            moe_gu_ + static_cast<int64_t>(off[e]) * 2 * I, false));
+  }
+  RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, pairs, I, stream_)));
+  for (int e = 0; e < E; ++e) {
+    const int n = off[e + 1] - off[e];
+    if (n == 0) continue;
+    RETURN_IF_ERROR(lt_.Run(stream_, n, H, I, moe_act_b_ + static_cast<int64_t>(off[e]) * I,
+                            w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(off[e]) * H, nullptr,
+                            false));
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
+  const cpu::ModelShape& s = config_.shape;
+  const int nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim, G = nh / nkv;
+  const int qkv_dim = (nh + 2 * nkv) * hd;
+  const int kv_rows = (T + 7) / 8 * 8;  // keys padded to 8 for the GEMMs' alignment; padding is masked
+  const float* q = qkv_ + static_cast<int64_t>(row0) * qkv_dim;
+  const int chunk = std::max(1, options_.dense_prefill_chunk);
+  for (int q0 = 0; q0 < T; q0 += chunk) {
+    const int Tq = std::min(chunk, T - q0);
+    const int Tk = std::min(kv_rows, (q0 + Tq + 7) / 8 * 8);
+    const int rows = G * Tq;
+    RETURN_IF_ERROR(Cuda("prefill pack", LaunchPrefillPack(q, qkv_dim, nh, nkv, hd, T, q0, Tq, pf_q_, pf_k_, pf_v_,
+                                                           q0 == 0, kv_rows, stream_)));
+    GemmSpec sg;
+    sg.M = rows;
+    sg.N = Tk;
+    sg.K = hd;
+    sg.batch = nkv;
+    sg.x = pf_q_;
+    sg.ldx = hd;
+    sg.stride_x = static_cast<int64_t>(rows) * hd;
+    sg.w = pf_k_;
+    sg.ldw = hd;
+    sg.stride_w = static_cast<int64_t>(kv_rows) * hd;
+    sg.y = pf_s_;
+    sg.ldy = Tk;
+    sg.stride_y = static_cast<int64_t>(rows) * Tk;
+    sg.alpha = 1.0f / std::sqrt(static_cast<float>(hd));
+    RETURN_IF_ERROR(lt_.Run(stream_, sg));
+    RETURN_IF_ERROR(Cuda("prefill softmax", LaunchMaskedSoftmax(pf_s_, pf_p_, rows, Tk, nkv, G, q0, s.sliding_window,
+                                                                stream_)));
+    GemmSpec og;
+    og.M = rows;
+    og.N = hd;
+    og.K = Tk;
+    og.batch = nkv;
+    og.x = pf_p_;
+    og.ldx = Tk;
+    og.stride_x = static_cast<int64_t>(rows) * Tk;
+    og.w = pf_v_;
+    og.w_kn = true;
+    og.ldw = hd;
+    og.stride_w = static_cast<int64_t>(kv_rows) * hd;
+    og.y = pf_o_;
+    og.ldy = hd;
+    og.stride_y = static_cast<int64_t>(rows) * hd;
+    RETURN_IF_ERROR(lt_.Run(stream_, og));
+    RETURN_IF_ERROR(Cuda("prefill scatter", LaunchPrefillScatter(pf_o_, rows, nkv, G, hd, row0 + q0, out_f, out_b,
+                                                                 stream_)));
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::RunForward(const Dims& d) {
+  const cpu::ModelShape& s = config_.shape;
+  const int R = d.rows, H = s.hidden_size, V = s.vocab_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim;
+  const int qkv_dim = (nh + 2 * nkv) * hd, k = std::max(s.experts_per_token, 1);
+  const bool skinny = R <= options_.skinny_max_rows;
+  auto proj = [&](const char* what, const bf16* w, int N, int K, const float* xf, const bf16* xb, float* y,
+                  int ldy, bool acc) -> Status {
+    if (skinny) {
+      SkinnyArgs a;
+      a.w = w;
+      a.n_items = R;
+      a.x = xf;
+      a.ldx = K;
+      a.y = y;
+      a.ldy = ldy;
+      a.N = N;
+      a.K = K;
+      a.accumulate = acc;
+      return Cuda(what, LaunchSkinnyGemm(a, stream_));
+    }
+    return lt_.Run(stream_, R, N, K, xb, w, y, nullptr, acc);
+  };
+  RETURN_IF_ERROR(Cuda("embed", LaunchEmbed(x_, weights_.embed(), d_tokens_, R, H, stream_)));
+  for (int l = 0; l < s.num_layers; ++l) {
+    const DeviceLayer& w = weights_.layer(l);
+    RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(x_, R, nullptr, H, l > 0 ? moe_out_ : nullptr, pos_of_pair_,
+                                                          topk_w_, k, w.input_norm, s.rms_norm_eps, xn_f_, xn_b_,
+                                                          stream_)));
+    RETURN_IF_ERROR(proj("qkv", w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
+    const int64_t kv_bytes = options_.kv_f32 ? 4 : 2;
+    char* kc = k_cache_ + layer_cache_elems_ * kv_bytes * l;
+    char* vc = v_cache_ + layer_cache_elems_ * kv_bytes * l;
+    RETURN_IF_ERROR(Cuda("rope", LaunchRopeKv(qkv_, d_pos_, d_slot_, R, nh, nkv, hd, s.rope_theta, kc, vc,
+                                              options_.kv_f32, stream_)));
+    AttnArgs a;
+    a.q = qkv_;
+    a.ldq = qkv_dim;
+    a.k_cache = kc;
+    a.v_cache = vc;
+    a.kv_f32 = options_.kv_f32;
+    a.block_tables = d_block_tables_;
+    a.max_blocks = max_blocks_per_seq_;
+    a.pos = d_pos_;
+    a.tiles = d_tiles_;
+    a.n_tiles = d.n_tiles;
+    a.tile_rows = d.tile_rows;
+    a.splits = d.splits;
+    a.nh = nh;
+    a.nkv = nkv;
+    a.hd = hd;
+    a.block_tokens = options_.kv_block_tokens;
+    a.window = s.sliding_window;
+    a.partials = partials_;
+    a.n_rows = R;
+    a.out_f = skinny ? att_f_ : nullptr;
+    a.out_b = skinny ? nullptr : att_b_;
+    RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
+    for (auto [row0, T] : d.dense) RETURN_IF_ERROR(DensePrefill(row0, T, a.out_f, a.out_b));
+    RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, x_, H, true));
+    RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(x_, R, nullptr, H, nullptr, nullptr, nullptr, 0, w.post_norm,
+                                                         s.rms_norm_eps, xn_f_, xn_b_, stream_)));
+    RETURN_IF_ERROR(RunMoe(l, R));
+  }
+  const int L = d.logit_rows;
+  RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(x_, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
+                                                        weights_.final_norm(), s.rms_norm_eps, xn_f_, xn_b_, stream_)));
+  if (L <= options_.skinny_max_rows) {
+    SkinnyArgs a;
+    a.w = weights_.lm_head();
+    a.n_items = L;
+    a.x = xn_f_;
+    a.ldx = H;
+    a.y = logits_;
+    a.ldy = V;
+    a.N = V;
+    a.K = H;
+    return Cuda("lm_head", LaunchSkinnyGemm(a, stream_));
+  }
+  return lt_.Run(stream_, L, V, H, xn_b_, weights_.lm_head(), logits_, nullptr, false);
+}
+
+Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
+  (void)greedy;
+  const auto t0 = std::chrono::steady_clock::now();
+  int rows = 0, logit_rows = 0;
+  RETURN_IF_ERROR(Validate(batch, &rows, &logit_rows));
+  bool decode_only = true;
+  for (const auto& seq : batch.seqs) decode_only = decode_only && seq.tokens.size() == 1 && !seq.all_logits;
+  const int k = std::max(config_.shape.experts_per_token, 1);
+  int bucket = 0;
+  KernelTimer* timer = KernelTimer::Get();
+  if (options_.use_graphs && decode_only && timer == nullptr) {
+    for (int b : kGraphBuckets) {
+      if (b >= rows) {
+        const bool no_sync = config_.shape.num_experts <= 1 || b * k <= options_.skinny_max_pairs || Padded(b);
+        if (no_sync && b <= options_.max_batch_tokens &&
+            b <= options_.max_logit_rows && b + 1 <= options_.max_seqs + 1) {
+          bucket = b;
+        }
+        break;
+      }
+    }
+  }
+  Plan plan;
+  Dims dims;
+  RETURN_IF_ERROR(BuildPlan(batch, bucket, &plan, &dims));
+  RETURN_IF_ERROR(Upload(plan));
+  last_used_graph_ = false;
+  if (bucket > 0) {
+    auto it = graphs_.find(bucket);
+    if (it != graphs_.end()) {
+      RETURN_IF_ERROR(Cuda("graph launch", cudaGraphLaunch(it->second, stream_)));
+      last_used_graph_ = true;
+    } else {
+      // This step runs eagerly (loading every kernel); then the bucket's graph is captured.
+      RETURN_IF_ERROR(RunForward(dims));
+      cudaGraph_t graph = nullptr;
+      RETURN_IF_ERROR(Cuda("capture", cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal)));
+      Status st = RunForward(dims);
+      cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+      RETURN_IF_ERROR(st);
+      RETURN_IF_ERROR(Cuda("capture", end));
+      cudaGraphExec_t exec = nullptr;
+      cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      RETURN_IF_ERROR(Cuda("graph instantiate", inst));
+      graphs_[bucket] = exec;
+    }
+  } else {
+    if (timer) timer->BeginStep(stream_, rows);
+    Status st = RunForward(dims);
+    if (timer) timer->EndStep();
+    RETURN_IF_ERROR(st);
+  }
+  if (greedy) {
+    RETURN_IF_ERROR(Cuda("argmax", LaunchArgmax(logits_, logit_rows, config_.shape.vocab_size, d_argmax_, stream_)));
+    RETURN_IF_ERROR(Cuda("argmax copy", cudaMemcpyAsync(h_argmax_, d_argmax_, logit_rows * 4, cudaMemcpyDeviceToHost,
+                                                        stream_)));
+  }
+  last_host_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return Cuda("forward", cudaStreamSynchronize(stream_));
+}
+
+Status CudaModel::Forward(const ForwardBatch& batch, ForwardOutput* out) {
+  RETURN_IF_ERROR(Run(batch, false));
+  int logit_rows = 0;
+  out->row_begin.clear();
+  for (const auto& seq : batch.seqs) {
+    out->row_begin.push_back(logit_rows);
+    logit_rows += seq.all_logits ? static_cast<int>(seq.tokens.size()) : 1;
+  }
+  const int V = config_.shape.vocab_size;
+  out->vocab_size = V;
+  out->logits.resize(static_cast<size_t>(logit_rows) * V);
+  return Cuda("logits copy", cudaMemcpy(out->logits.data(), logits_, out->logits.size() * 4, cudaMemcpyDeviceToHost));
+}
+
+Status CudaModel::ForwardGreedy(const ForwardBatch& batch, std::vector<int32_t>* next_tokens) {
+  RETURN_IF_ERROR(Run(batch, true));
+  int logit_rows = 0;
+  for (const auto& seq : batch.seqs) logit_rows += seq.all_logits ? static_cast<int>(seq.tokens.size()) : 1;
+  next_tokens->assign(h_argmax_, h_argmax_ + logit_rows);
+  return Status::Ok();
+}
+
+}  // namespace mixserve::cuda

@@ -1,0 +1,154 @@
+// CudaModel: the CUDA backend. Runs Mixtral (MoE) and Mistral (dense) on one GPU with bf16
+// weights and fp32 accumulation, against the same Backend interface as the CPU oracle.
+//
+// Per layer: RMSNorm fused with the residual add (and the MoE combine), QKV projection, RoPE fused
+// with the paged KV-cache write, paged flash-decoding attention, O projection accumulated into the
+// residual, fused router, and the MoE: a skinny kernel that streams each selected expert's weights
+// once for all its tokens (small batches), or expert-grouped cuBLASLt GEMMs (large batches).
+// Decode steps whose batch fits a bucket (1, 2, 4, ... 64) replay a CUDA graph captured once.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/backend/backend.h"
+#include "runtime/backend/cuda/cuda_weights.h"
+#include "runtime/backend/cuda/lt_gemm.h"
+#include "runtime/backend/cuda/model_config.h"
+#include "runtime/base/status.h"
+
+namespace mixserve::cuda {
+
+// How CudaModel sizes its KV cache and scratch, and which kernel path each batch size takes.
+struct CudaModelOptions {
+  int kv_block_tokens = 16;
+  int num_kv_blocks = 0;       // 0: what kv_memory_fraction of the free memory holds
+  double kv_memory_fraction = 0.9;
+  int max_model_len = 4096;    // positions one sequence may reach
+  int max_batch_tokens = 4096; // rows (tokens) per forward step
+  int max_seqs = 256;          // sequences per forward step
+  int max_logit_rows = 512;    // logits rows per step
+  bool use_graphs = true;
+  int skinny_max_rows = 16;    // dense projections use the skinny kernel up to this many rows
+  int skinny_max_pairs = 16;   // the MoE uses it up to this many (token, expert) pairs
+  int padded_max_rows = 64;    // above that, up to this many rows: per-expert GEMMs over padded rows
+                               // (no host sync, so graphs); beyond: compact groups (host sync)
+  bool programmatic_launch = true;  // PDL between kernels (sm_90); off: plain stream order
+  bool kv_f32 = false;         // fp32 KV cache (exactness for tests); bf16 otherwise
+  // Prompts from position 0 at least this long use the tensor-core attention (DensePrefill); 0 keeps
+  // the paged kernel. Off with kv_f32, and for prompts longer than a sliding window (NOTES.md).
+  int dense_prefill_min_tokens = 64;
+  int dense_prefill_chunk = 1024;     // query rows per score GEMM there
+  int load_threads = 4;
+  bool random_weights = false;
+  uint64_t seed = 1;
+};
+
+class CudaModel : public Backend {
+ public:
+  // Loads `model_dir` (safetensors) or, with options.random_weights, fills random weights of
+  // config's shape. Errors are one line: no GPU, a too-old driver, not enough memory (needed vs free).
+  static Result<std::unique_ptr<CudaModel>> Create(const CudaModelConfig& config, const std::string& model_dir,
+                                                   const CudaModelOptions& options);
+  ~CudaModel() override;
+
+  int vocab_size() const override { return config_.shape.vocab_size; }
+  int kv_block_tokens() const override { return options_.kv_block_tokens; }
+  int num_kv_blocks() const override { return options_.num_kv_blocks; }
+  Status Forward(const ForwardBatch& batch, ForwardOutput* out) override;
+
+  // Forward then greedy argmax on the GPU: one token per logits row, no logits copied out.
+  Status ForwardGreedy(const ForwardBatch& batch, std::vector<int32_t>* next_tokens);
+
+  const CudaModelConfig& config() const { return config_; }
+  const DeviceWeights& weights() const { return weights_; }
+  double load_gbps() const { return load_gbps_; }
+  double last_host_ms() const { return last_host_ms_; }  // host time of the last step before it waited
+  bool last_used_graph() const { return last_used_graph_; }
+  cudaStream_t stream() const { return stream_; }
+  // Distinct experts used, summed over layers and steps since the last reset.
+  Result<int64_t> ExpertsTouched();
+  Status ResetExpertsTouched();
+
+ private:
+  struct Plan;  // one step's host-side metadata (cuda_forward.cc)
+  struct Dims {
+    int rows = 0, logit_rows = 0, n_tiles = 0, tile_rows = 1, splits = 1;
+    std::vector<std::pair<int, int>> dense;  // (first row, tokens) of prompts for DensePrefill
+  };
+
+  CudaModel(CudaModelConfig config, CudaModelOptions options) : config_(std::move(config)), options_(options) {}
+  Status Init(const std::string& model_dir);
+  Status AllocateScratch();
+  Status Validate(const ForwardBatch& batch, int* rows, int* logit_rows) const;
+  Status BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* plan, Dims* dims) const;
+  Status Upload(const Plan& plan);
+  Status RunForward(const Dims& d);
+  Status RunMoe(int layer, int rows);
+  Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);
+  bool Padded(int rows) const;  // the padded-groups MoE path for this many rows
+  int PaddedStride(int rows) const;
+  Status Run(const ForwardBatch& batch, bool greedy);
+
+  CudaModelConfig config_;
+  CudaModelOptions options_;
+  DeviceWeights weights_;
+  LtGemm lt_;
+  cudaStream_t stream_ = nullptr;
+  double load_gbps_ = 0;
+  double last_host_ms_ = 0;
+  bool last_used_graph_ = false;
+  int sms_ = 0;
+  int max_blocks_per_seq_ = 0;
+  int scratch_block_ = 0;  // KV block written by graph padding rows
+
+  // Device memory: KV cache and scratch.
+  std::vector<void*> allocations_;
+  char* k_cache_ = nullptr;  // (layers, blocks + 1, block_tokens, nkv, hd) of bf16 or fp32
+  char* v_cache_ = nullptr;
+  int64_t layer_cache_elems_ = 0;
+  int32_t* d_tokens_ = nullptr;
+  int32_t* d_pos_ = nullptr;
+  int32_t* d_slot_ = nullptr;
+  int32_t* d_logit_rows_ = nullptr;
+  int32_t* d_block_tables_ = nullptr;
+  AttnTile* d_tiles_ = nullptr;
+  float* x_ = nullptr;
+  float* xn_f_ = nullptr;
+  bf16* xn_b_ = nullptr;
+  float* qkv_ = nullptr;
+  float* att_f_ = nullptr;
+  bf16* att_b_ = nullptr;
+  float* partials_ = nullptr;
+  int64_t partial_elems_ = 0;
+  int32_t* topk_ids_ = nullptr;
+  float* topk_w_ = nullptr;
+  int32_t* offsets_ = nullptr;
+  int32_t* sorted_pairs_ = nullptr;
+  int32_t* pos_of_pair_ = nullptr;
+  int32_t* experts_touched_ = nullptr;  // (layers,)
+  float* act_f_ = nullptr;              // (skinny_max_pairs, I)
+  bf16* moe_xs_ = nullptr;              // (pairs, H)
+  bf16* moe_gu_ = nullptr;              // (pairs, 2I)
+  bf16* moe_act_b_ = nullptr;           // (pairs, I)
+  float* moe_out_ = nullptr;            // (pairs, H)
+  float* logits_ = nullptr;             // (max_logit_rows, V)
+  int32_t* d_argmax_ = nullptr;
+  int32_t* h_offsets_ = nullptr;        // pinned (E + 1)
+  int32_t* h_argmax_ = nullptr;         // pinned (max_logit_rows)
+  int32_t* h_meta_ = nullptr;           // pinned staging for Upload
+  bf16* pf_q_ = nullptr;                // DensePrefill: (nh, chunk, hd)
+  bf16* pf_k_ = nullptr;                // (nkv, max_batch_tokens + 8, hd)
+  bf16* pf_v_ = nullptr;
+  float* pf_s_ = nullptr;               // (nh, chunk, max_batch_tokens + 8)
+  bf16* pf_p_ = nullptr;
+  float* pf_o_ = nullptr;               // (nh, chunk, hd)
+
+  std::map<int, cudaGraphExec_t> graphs_;  // decode bucket -> graph
+};
+
+}  // namespace mixserve::cuda

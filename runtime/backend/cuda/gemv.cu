@@ -1,0 +1,267 @@
+// Skinny GEMM: few activation rows times a bf16 weight matrix, streaming every weight row once per
+// group of up to 8 rows. This is the batch-1 decode hot path (attention projections, the selected
+// experts' weights, lm_head), so it is written for memory bandwidth: 16-byte weight loads that skip
+// L1, several in flight per lane, activations staged in shared memory, fp32 accumulation.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/kernels.h"
+
+namespace mixserve::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kChunk = 1024;               // K elements per shared-memory stage
+constexpr int kMaxRows = 8;                // activation rows per pass
+constexpr int kLoads = kChunk / 8 / 32;    // 16-byte loads per lane per weight row per stage
+constexpr int kWarpRows = 2;               // weight rows per warp
+
+struct Group {
+  int first;  // first item
+  int n;      // items in this group (<= kMaxRows)
+};
+
+template <int TT>
+__device__ void RunGroup(const SkinnyArgs& a, const bf16* w, int out0, Group g, float* xs) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  // Weight rows of this warp: plain -> outputs out0 + warp*2 + {0,1}; gate_up -> j and N + j.
+  int wrow[kWarpRows];
+  bool valid[kWarpRows];
+  if (a.gate_up) {
+    int j = out0 + warp;
+    wrow[0] = j;
+    wrow[1] = a.N + j;
+    valid[0] = valid[1] = j < a.N;
+  } else {
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+      wrow[r] = out0 + warp * kWarpRows + r;
+      valid[r] = wrow[r] < a.N;
+    }
+  }
+  float acc[kWarpRows][TT];
+#pragma unroll
+  for (int r = 0; r < kWarpRows; ++r)
+#pragma unroll
+    for (int t = 0; t < TT; ++t) acc[r][t] = 0.0f;
+
+  for (int k0 = 0; k0 < a.K; k0 += kChunk) {
+    const int kc = min(kChunk, a.K - k0);
+    __syncthreads();
+    const int c4n = kc / 4;
+    for (int idx = threadIdx.x; idx < TT * c4n; idx += kThreads) {
+      int t = idx / c4n, c4 = idx - t * c4n;
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (t < g.n) {
+        int p = g.first + t;
+        int xr = a.gather ? a.gather[p] / a.gather_div : p;
+        v = *reinterpret_cast<const float4*>(a.x + static_cast<int64_t>(xr) * a.ldx + k0 + c4 * 4);
+      }
+      *reinterpret_cast<float4*>(xs + t * kChunk + c4 * 4) = v;
+    }
+    __syncthreads();
+    uint4 wv[kWarpRows][kLoads];
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+#pragma unroll
+      for (int i = 0; i < kLoads; ++i) {
+        int c8 = lane + 32 * i;
+        if (valid[r] && c8 * 8 < kc) {
+          wv[r][i] = LoadStreaming(reinterpret_cast<const uint4*>(w + static_cast<int64_t>(wrow[r]) * a.K + k0 + c8 * 8));
+        } else {
+          wv[r][i] = make_uint4(0, 0, 0, 0);
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      int c8 = lane + 32 * i;
+      if (c8 * 8 >= kc) break;
+      float wf[kWarpRows][8];
+#pragma unroll
+      for (int r = 0; r < kWarpRows; ++r) Unpack8(wv[r][i], wf[r]);
+#pragma unroll
+      for (int t = 0; t < TT; ++t) {
+        const float4 x0 = *reinterpret_cast<const float4*>(xs + t * kChunk + c8 * 8);
+        const float4 x1 = *reinterpret_cast<const float4*>(xs + t * kChunk + c8 * 8 + 4);
+#pragma unroll
+        for (int r = 0; r < kWarpRows; ++r) {
+          float s = acc[r][t];
+          s = fmaf(wf[r][0], x0.x, s);
+          s = fmaf(wf[r][1], x0.y, s);
+          s = fmaf(wf[r][2], x0.z, s);
+          s = fmaf(wf[r][3], x0.w, s);
+          s = fmaf(wf[r][4], x1.x, s);
+          s = fmaf(wf[r][5], x1.y, s);
+          s = fmaf(wf[r][6], x1.z, s);
+          s = fmaf(wf[r][7], x1.w, s);
+          acc[r][t] = s;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < TT; ++t) {
+    float v[kWarpRows];
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) v[r] = WarpSum(acc[r][t]);
+    if (lane != 0 || t >= g.n) continue;
+    float* yrow = a.y + static_cast<int64_t>(g.first + t) * a.ldy;
+    if (a.gate_up) {
+      if (valid[0]) yrow[wrow[0]] = Silu(v[0]) * v[1];
+    } else {
+#pragma unroll
+      for (int r = 0; r < kWarpRows; ++r) {
+        if (valid[r]) yrow[wrow[r]] = a.accumulate ? yrow[wrow[r]] + v[r] : v[r];
+      }
+    }
+  }
+}
+
+// Groups of 1 or 2 rows (batch-1 decode): activations straight from L1/L2, no shared-memory stage
+// and no barriers, so every warp keeps kUnroll 16-byte loads per weight row in flight.
+constexpr int kUnroll = 4;
+
+template <int TT>
+__device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Group g) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int wrow[kWarpRows];
+  bool valid[kWarpRows];
+  if (a.gate_up) {
+    int j = out0 + warp;
+    wrow[0] = j;
+    wrow[1] = a.N + j;
+    valid[0] = valid[1] = j < a.N;
+  } else {
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+      wrow[r] = out0 + warp * kWarpRows + r;
+      valid[r] = wrow[r] < a.N;
+    }
+  }
+  const float* xr[TT];
+#pragma unroll
+  for (int t = 0; t < TT; ++t) {
+    int p = g.first + t;
+    int row = a.gather ? a.gather[p] / a.gather_div : p;
+    xr[t] = a.x + static_cast<int64_t>(row) * a.ldx;
+  }
+  float acc[kWarpRows][TT];
+#pragma unroll
+  for (int r = 0; r < kWarpRows; ++r)
+#pragma unroll
+    for (int t = 0; t < TT; ++t) acc[r][t] = 0.0f;
+  for (int k0 = lane * 8; k0 < a.K; k0 += 32 * 8 * kUnroll) {
+    uint4 wv[kWarpRows][kUnroll];
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int k = k0 + u * 256;
+        wv[r][u] = valid[r] && k < a.K
+                       ? LoadStreaming(reinterpret_cast<const uint4*>(w + static_cast<int64_t>(wrow[r]) * a.K + k))
+                       : make_uint4(0, 0, 0, 0);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int k = k0 + u * 256;
+      if (k >= a.K) break;
+      float wf[kWarpRows][8];
+#pragma unroll
+      for (int r = 0; r < kWarpRows; ++r) Unpack8(wv[r][u], wf[r]);
+#pragma unroll
+      for (int t = 0; t < TT; ++t) {
+        const float4 x0 = __ldg(reinterpret_cast<const float4*>(xr[t] + k));
+        const float4 x1 = __ldg(reinterpret_cast<const float4*>(xr[t] + k + 4));
+#pragma unroll
+        for (int r = 0; r < kWarpRows; ++r) {
+          float s = acc[r][t];
+          s = fmaf(wf[r][0], x0.x, s);
+          s = fmaf(wf[r][1], x0.y, s);
+          s = fmaf(wf[r][2], x0.z, s);
+          s = fmaf(wf[r][3], x0.w, s);
+          s = fmaf(wf[r][4], x1.x, s);
+          s = fmaf(wf[r][5], x1.y, s);
+          s = fmaf(wf[r][6], x1.z, s);
+          s = fmaf(wf[r][7], x1.w, s);
+          acc[r][t] = s;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < TT; ++t) {
+    float v[kWarpRows];
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) v[r] = WarpSum(acc[r][t]);
+    if (lane != 0) continue;
+    float* yrow = a.y + static_cast<int64_t>(g.first + t) * a.ldy;
+    if (a.gate_up) {
+      if (valid[0]) yrow[wrow[0]] = Silu(v[0]) * v[1];
+    } else {
+#pragma unroll
+      for (int r = 0; r < kWarpRows; ++r) {
+        if (valid[r]) yrow[wrow[r]] = a.accumulate ? yrow[wrow[r]] + v[r] : v[r];
+      }
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 2) SkinnyKernel(SkinnyArgs a) {
+  GridDepWait();
+  GridDepLaunch(a.early);
+  __shared__ __align__(16) float xs[kMaxRows * kChunk];
+  // Block row y takes the y-th expert that has items, so empty experts cost no blocks.
+  int e = 0;
+  if (a.offsets) {
+    int seen = -1;
+    for (e = 0; e < a.num_experts; ++e) {
+      if (a.offsets[e + 1] > a.offsets[e] && ++seen == static_cast<int>(blockIdx.y)) break;
+    }
+    if (e == a.num_experts) return;
+  }
+  const int begin = a.offsets ? a.offsets[e] : 0;
+  const int end = a.offsets ? a.offsets[e + 1] : a.n_items;
+  if (begin >= end) return;
+  const bf16* w = a.w + a.expert_stride * e;
+  const int out0 = blockIdx.x * (a.gate_up ? kWarps : kWarps * kWarpRows);
+  for (int first = begin; first < end; first += kMaxRows) {
+    Group g{first, min(kMaxRows, end - first)};
+    if (g.n == 1) {
+      RunGroupDirect<1>(a, w, out0, g);
+    } else if (g.n == 2) {
+      RunGroupDirect<2>(a, w, out0, g);
+    } else if (g.n <= 4) {
+      RunGroup<4>(a, w, out0, g, xs);
+    } else {
+      RunGroup<8>(a, w, out0, g, xs);
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream) {
+  // The pipelined persistent kernel measured SLOWER than this one on H100 (see SkinnyDirectApplies):
+  // it stays opt-in (MIXSERVE_GEMV=3) for further work.
+  static const bool direct = [] {
+    const char* v = std::getenv("MIXSERVE_GEMV");
+    return v != nullptr && std::strcmp(v, "3") == 0;
+  }();
+  if (direct && SkinnyDirectApplies(args)) return LaunchSkinnyDirect(args, stream);
+  SkinnyArgs a = args;
+  a.early = EarlyTriggerEnabled();
+  if (a.K % 8 != 0 || a.ldx % 4 != 0) return cudaErrorInvalidValue;
+  if (!a.offsets && a.n_items == 0) return cudaSuccess;
+  const int per_block = a.gate_up ? kWarps : kWarps * kWarpRows;
+  const int experts = a.offsets && a.max_items > 0 ? std::min(a.num_experts, a.max_items) : a.num_experts;
+  dim3 grid((a.N + per_block - 1) / per_block, experts);
+  LaunchKernel(SkinnyKernel, dim3(grid), dim3(kThreads), 0, stream, a);
+  return cudaGetLastError();
+}
+
+}  // namespace mixserve::cuda

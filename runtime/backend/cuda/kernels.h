@@ -1,0 +1,159 @@
+// Launchers for the CUDA backend's kernels, one .cu file per op family.
+//
+// Every launcher enqueues its work on `stream` and returns the launch error (cudaSuccess when the
+// launch was accepted). Tensors are row-major; `bf16` is __nv_bfloat16. Activations that feed the
+// skinny (GEMV-like) kernels are fp32, so small batches keep fp32 activations end to end as the CPU
+// oracle does; the cuBLASLt paths for large batches take bf16 copies of the same activations.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace mixserve::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// Programmatic dependent launch for every kernel below (on by default; Hopper and newer).
+void SetProgrammaticLaunch(bool on);
+
+// ---- embed_norm.cu ----
+// x[t, :] = embed[tokens[t], :] as fp32.
+cudaError_t LaunchEmbed(float* x, const bf16* embed, const int32_t* tokens, int T, int H, cudaStream_t stream);
+
+// For each output row i (src = rows ? rows[i] : i):
+//   if moe_out: x[src] += sum_j topk_w[src*k+j] * moe_out[pos_of_pair[src*k+j], :]  (written back to x)
+//   out_f[i] = out_b[i] = rmsnorm(x[src]) * weight
+// out_f or out_b may be null.
+cudaError_t LaunchResidualNorm(float* x, int n_rows, const int32_t* rows, int H, const float* moe_out,
+                               const int32_t* pos_of_pair, const float* topk_w, int k, const float* weight, float eps,
+                               float* out_f, bf16* out_b, cudaStream_t stream);
+
+// ---- gemv.cu ----
+// Skinny GEMM for few rows of activations, streaming each weight row once per group of 16 rows.
+// Items [begin_e, end_e) of expert e (offsets[e], offsets[e+1]; or [0, n_items) when offsets is null)
+// read activation row x_row(p) = gather ? gather[p] / gather_div : p and write output row p.
+//   plain:   y[p, n] (+)= sum_k x[x_row(p), k] * W_e[n, k]             n < N
+//   gate_up: y[p, j]   = silu(x . W_e[j]) * (x . W_e[N + j])            j < N (W_e has 2N rows)
+struct SkinnyArgs {
+  const bf16* w = nullptr;
+  int64_t expert_stride = 0;  // elements between experts' matrices
+  int num_experts = 1;
+  const int32_t* offsets = nullptr;
+  int max_items = 0;  // with offsets: an upper bound on all items (launches only that many experts' blocks)
+  int max_per_expert = 0;  // with offsets: an upper bound on any expert's items (0: max_items)
+  int n_items = 0;
+  const int32_t* gather = nullptr;
+  int gather_div = 1;
+  const float* x = nullptr;
+  int ldx = 0;
+  float* y = nullptr;
+  int ldy = 0;
+  int N = 0, K = 0;
+  bool gate_up = false;
+  bool accumulate = false;
+  bool early = false;  // set by the launchers: PDL early trigger
+};
+// With MIXSERVE_GEMV=3 in the environment it hands batch-1/2 work to gemv_direct.cu (opt-in: that
+// kernel measured slower on H100, bs1 172 vs 190 tok/s, 16 layers; kept for further work).
+cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream);
+
+// ---- gemv_direct.cu ----
+// The same contract as LaunchSkinnyGemm, for at most 2 rows per weight row (n_items, or max_items
+// with offsets): pipelined, persistent, weights streamed before the PDL wait where they can be.
+// Correct (kernel tests) but slower than the v2 kernel on H100 (gate_up 172 vs 155 us per call).
+bool SkinnyDirectApplies(const SkinnyArgs& args);
+cudaError_t LaunchSkinnyDirect(const SkinnyArgs& args, cudaStream_t stream);
+
+// ---- rope_kv.cu ----
+// qkv: (T, (nh + 2*nkv) * hd) fp32. Rotates q and k in place, then writes k and v to the paged
+// caches (blocks, block_tokens, nkv, hd) at slot[t] (= block * block_tokens + offset). The caches
+// hold bf16, or fp32 when kv_f32 (the exact mode the golden tests use).
+cudaError_t LaunchRopeKv(float* qkv, const int32_t* pos, const int32_t* slot, int T, int nh, int nkv, int hd,
+                         float theta, void* k_cache, void* v_cache, bool kv_f32, cudaStream_t stream);
+
+// ---- attention.cu ----
+// One attention tile: n_rows (<= kAttnTileRows) consecutive query rows of one sequence.
+struct AttnTile {
+  int32_t row_begin;
+  int32_t n_rows;
+  int32_t seq;
+};
+inline constexpr int kAttnTileRows = 4;
+struct AttnArgs {
+  const float* q = nullptr;  // row r's head h at q + r * ldq + h * hd
+  int ldq = 0;
+  const void* k_cache = nullptr;  // bf16, or fp32 when kv_f32
+  const void* v_cache = nullptr;
+  bool kv_f32 = false;
+  const int32_t* block_tables = nullptr;  // (seqs, max_blocks)
+  int max_blocks = 0;
+  const int32_t* pos = nullptr;  // (rows,)
+  const AttnTile* tiles = nullptr;
+  int n_tiles = 0;
+  int tile_rows = kAttnTileRows;  // most rows in any tile (1 for decode)
+  int splits = 1;
+  int nh = 0, nkv = 0, hd = 0, block_tokens = 0, window = 0;
+  float* partials = nullptr;  // (rows, nh, splits, hd + 2)
+  int n_rows = 0;
+  float* out_f = nullptr;  // (rows, nh * hd)
+  bf16* out_b = nullptr;
+  bool early = false;  // set by the launcher: PDL early trigger
+};
+// Flash-decoding over KV blocks: split-K partials, then a combine pass. GQA: query head h reads
+// kv head h / (nh / nkv). Causal, with a sliding window when window > 0.
+cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream);
+
+// ---- attention_prefill.cu ----
+// Tensor-core prefill attention pieces (see cuda_forward.cc): pack rows [0, T) of k/v into kb/vb
+// (nkv, kv_rows, hd) when pack_kv, and query rows [q0, q0+Tq) into qb (nkv, Tq*G, hd) (row (t-q0)*G+gi);
+// softmax of scaled scores s (nkv, rows, Tk) into p with the causal/window mask of query q0+m/G;
+// scatter o (nkv, rows, hd) to the attention output rows row0 + m/G.
+cudaError_t LaunchPrefillPack(const float* qkv, int ldq, int nh, int nkv, int hd, int T, int q0, int Tq, bf16* qb,
+                              bf16* kb, bf16* vb, bool pack_kv, int kv_rows, cudaStream_t stream);
+cudaError_t LaunchMaskedSoftmax(const float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
+                                cudaStream_t stream);
+cudaError_t LaunchPrefillScatter(const float* o, int rows, int nkv, int G, int hd, int row0, float* out_f, bf16* out_b,
+                                 cudaStream_t stream);
+
+// ---- router.cu ----
+// Router for T tokens: logits = xn (fp32) . router^T (bf16, (E, H)), softmax, top-k (ties to the
+// lower index), renormalised: topk_ids/topk_w (T, k). When E == 1 (dense) every token gets expert
+// 0 with weight 1. Then groups the T*k (token, slot) pairs by expert:
+// offsets (E+1), sorted_pairs (T*k: pair ids t*k+j, grouped by expert), pos_of_pair (T*k), and
+// adds the number of distinct experts used to *experts_touched when it is not null.
+// With pad_stride > 0 the grouping is padded instead: expert e's pairs take rows
+// [e * pad_stride, e * pad_stride + count_e) of sorted_pairs (offsets stay the compact prefix sums).
+cudaError_t LaunchRouter(const float* xn, const bf16* router, int T, int H, int E, int k, int32_t* topk_ids,
+                         float* topk_w, int32_t* offsets, int32_t* sorted_pairs, int32_t* pos_of_pair,
+                         int32_t* experts_touched, int pad_stride, cudaStream_t stream);
+
+// ---- moe_grouped.cu ----
+// out[p, :] = x[gather[p] / div, :] for p < n (bf16 rows of width H).
+cudaError_t LaunchGatherRows(bf16* out, const bf16* x, const int32_t* gather, int div, int n, int H,
+                             cudaStream_t stream);
+// Padded layout (E * stride rows): row e * stride + i holds x[sorted_pairs[row] / div] when
+// i < count_e (from offsets), else zeros.
+cudaError_t LaunchGatherPadded(bf16* out, const bf16* x, const int32_t* sorted_pairs, const int32_t* offsets, int div,
+                               int E, int stride, int H, cudaStream_t stream);
+// act[p, j] = silu(gu[p, j]) * gu[p, I + j] for p < n, j < I.
+cudaError_t LaunchSiluMul(bf16* act, const bf16* gu, int n, int I, cudaStream_t stream);
+
+// ---- sample.cu ----
+// out[r] = argmax_v logits[r, v] (first index on ties).
+cudaError_t LaunchArgmax(const float* logits, int rows, int V, int32_t* out, cudaStream_t stream);
+
+// Per row r: greedy when temperature[r] <= 0 or top_k[r] == 1; else a draw from softmax(logits /
+// temperature) restricted to the top_k[r] largest logits (0: all), then to the highest-probability
+// ones whose mass reaches top_p[r] of that (1: all), using a uniform from hash(seeds[r]).
+cudaError_t LaunchSample(const float* logits, int rows, int V, const float* temperature, const int32_t* top_k,
+                         const float* top_p, const uint64_t* seeds, int32_t* out, cudaStream_t stream);
+
+// ---- random_init.cu ----
+// w[i] = bf16(std * normal-ish(hash(seed, i))) (sum of 4 uniforms, scaled to `std`).
+cudaError_t LaunchRandomFill(bf16* w, int64_t n, uint64_t seed, float std, cudaStream_t stream);
+// w[i] = value.
+cudaError_t LaunchFillF32(float* w, int64_t n, float value, cudaStream_t stream);
+
+}  // namespace mixserve::cuda
