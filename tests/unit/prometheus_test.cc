@@ -20,6 +20,12 @@ TEST(PrometheusNumber, FractionsReadBackExactly) {
   }
 }
 
+TEST(PrometheusNumber, BucketBoundsPrintAsWritten) {
+  EXPECT_EQ(Number(0.005), "0.005");
+  EXPECT_EQ(Number(0.04), "0.04");
+  EXPECT_EQ(Number(2.5), "2.5");
+}
+
 TEST(PrometheusNumber, SpecialValuesUsePrometheusSpelling) {
   EXPECT_EQ(Number(std::numeric_limits<double>::infinity()), "+Inf");
   EXPECT_EQ(Number(-std::numeric_limits<double>::infinity()), "-Inf");
