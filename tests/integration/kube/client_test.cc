@@ -17,27 +17,7 @@ using nlohmann::json;
 
 const char kManager[] = "mixserve-kube-test";
 
-class ClientTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    cluster_ = new TestCluster;
-    Status s = cluster_->Start();
-    ASSERT_TRUE(s.ok()) << s.message();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    client_ = cluster_->NewClient();
-  }
-
-  static TestCluster* cluster_;
-  std::unique_ptr<Client> client_;
-};
-
-TestCluster* ClientTest::cluster_ = nullptr;
+using ClientTest = ClusterClientSuite;
 
 std::string RV(const json& object) { return object["metadata"].value("resourceVersion", ""); }
 

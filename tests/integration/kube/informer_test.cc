@@ -50,27 +50,7 @@ std::string Join(const std::vector<std::string>& v) {
   return out;
 }
 
-class InformerTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    cluster_ = new TestCluster;
-    Status s = cluster_->Start();
-    ASSERT_TRUE(s.ok()) << s.message();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(cluster_, nullptr);
-    client_ = cluster_->NewClient();
-  }
-
-  static TestCluster* cluster_;
-  std::unique_ptr<Client> client_;
-};
-
-TestCluster* InformerTest::cluster_ = nullptr;
+using InformerTest = ClusterClientSuite;
 
 TEST_F(InformerTest, CacheAndHandlersFollowChanges) {
   const std::string ns = cluster_->NewNamespace("inf");

@@ -60,21 +60,7 @@ class Candidate {
   std::thread thread_;
 };
 
-class LeaderElectionTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    cluster_ = new TestCluster;
-    Status s = cluster_->Start();
-    ASSERT_TRUE(s.ok()) << s.message();
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-  static TestCluster* cluster_;
-};
-
-TestCluster* LeaderElectionTest::cluster_ = nullptr;
+using LeaderElectionTest = ClusterSuite;
 
 nlohmann::json Lease(Client* client, const std::string& ns) {
   auto lease = client->Get(kLeaseKind, ns, "mixserve-operator");

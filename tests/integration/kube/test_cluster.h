@@ -86,6 +86,31 @@ class TestCluster {
   int namespaces_ = 0;
 };
 
+// A test suite sharing one TestCluster: started before the suite's first test, stopped after its last.
+class ClusterSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new TestCluster;
+    Status s = cluster_->Start();
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static inline TestCluster* cluster_ = nullptr;
+};
+
+// A ClusterSuite whose every test gets a fresh Client.
+class ClusterClientSuite : public ClusterSuite {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(cluster_, nullptr);
+    client_ = cluster_->NewClient();
+  }
+  std::unique_ptr<Client> client_;
+};
+
 // Waits (polling every 50 ms) until `done` holds or `limit` passes; returns done().
 inline bool Eventually(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(60)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
