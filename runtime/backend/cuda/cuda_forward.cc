@@ -7,25 +7,11 @@
 #include <cstring>
 
 #include "runtime/backend/cuda/cuda_model.h"
+#include "runtime/backend/cuda/cuda_status.h"
 #include "runtime/backend/cuda/kernel_timer.h"
 
 namespace mixserve::cuda {
 namespace {
-
-Status Cuda(const char* what, cudaError_t err) {
-  if (err == cudaSuccess) {
-    if (KernelTimer* t = KernelTimer::Get(); t != nullptr && t->active()) t->Mark(what);
-    return Status::Ok();
-  }
-  cudaGetLastError();
-  return Status::Internal(std::string(what) + ": " + cudaGetErrorString(err));
-}
-
-#define RETURN_IF_ERROR(expr)           \
-  do {                                  \
-    ::mixserve::Status _st = (expr);    \
-    if (!_st.ok()) return _st;          \
-  } while (0)
 
 constexpr int kGraphBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
@@ -157,156 +143,6 @@ Status CudaModel::Upload(const Plan& p) {
   return Cuda("upload step metadata", err);
 }
 
-bool CudaModel::Padded(int R) const {
-  const int k = std::max(config_.shape.experts_per_token, 1);
-  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= options_.padded_max_rows;
-}
-
-// Rows per expert in the padded path: at least 32, because cuBLASLt's M=16 GEMMs measured slower
-// than M=32 ones (bs16 22.2 ms/step vs bs32 20.5 ms on H100, 16 layers); never past the buffers.
-int CudaModel::PaddedStride(int R) const {
-  const int cap = std::min(options_.padded_max_rows, options_.max_batch_tokens);
-  return std::min(std::max(R, 32), std::max(cap, R));
-}
-
-Status CudaModel::RunMoe(int l, int R) {
-  const cpu::ModelShape& s = config_.shape;
-  const DeviceLayer& w = weights_.layer(l);
-  const int H = s.hidden_size, I = s.intermediate_size;
-  const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
-  RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
-                                              pos_of_pair_, experts_touched_ + l, Padded(R) ? PaddedStride(R) : 0, stream_)));
-  if (pairs <= options_.skinny_max_pairs) {
-    SkinnyArgs a;
-    a.w = w.w13;
-    a.expert_stride = static_cast<int64_t>(2) * I * H;
-    a.num_experts = E;
-    a.offsets = offsets_;
-    a.max_items = pairs;
-    a.max_per_expert = R;  // a token's k experts are distinct
-    a.gather = sorted_pairs_;
-    a.gather_div = k;
-    a.x = xn_f_;
-    a.ldx = H;
-    a.y = act_f_;
-    a.ldy = I;
-    a.N = I;
-    a.K = H;
-    a.gate_up = true;
-    RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
-    SkinnyArgs b;
-    b.w = w.w2;
-    b.expert_stride = static_cast<int64_t>(H) * I;
-    b.num_experts = E;
-    b.offsets = offsets_;
-    b.max_items = pairs;
-    b.max_per_expert = R;
-    b.x = act_f_;
-    b.ldx = I;
-    b.y = moe_out_;
-    b.ldy = H;
-    b.N = H;
-    b.K = I;
-    return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
-  }
-  if (Padded(R)) {
-    const int S = PaddedStride(R);
-    // Every expert's GEMM over S >= R rows (rows past its count are zeros): no host sync, so the step
-    // can be a CUDA graph; the extra rows cost little while the GEMMs are weight-bound.
-    RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherPadded(moe_xs_, xn_b_, sorted_pairs_, offsets_, k, E, S, H, stream_)));
-    for (int e = 0; e < E; ++e) {
-      RETURN_IF_ERROR(lt_.Run(stream_, S, 2 * I, H, moe_xs_ + static_cast<int64_t>(e) * S * H,
-                              w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
-                              moe_gu_ + static_cast<int64_t>(e) * S * 2 * I, false));
-    }
-    RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, E * S, I, stream_)));
-    for (int e = 0; e < E; ++e) {
-      RETURN_IF_ERROR(lt_.Run(stream_, S, H, I, moe_act_b_ + static_cast<int64_t>(e) * S * I,
-                              w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(e) * S * H,
-                              nullptr, false));
-    }
-    return Status::Ok();
-  }
-  std::vector<int32_t> off(E + 1);
-  if (E == 1) {
-    off = {0, pairs};
-  } else {
-    RETURN_IF_ERROR(Cuda("moe offsets", cudaMemcpyAsync(h_offsets_, offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_)));
-    RETURN_IF_ERROR(Cuda("moe offsets", cudaStreamSynchronize(stream_)));
-    std::copy(h_offsets_, h_offsets_ + E + 1, off.begin());
-  }
-  RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(moe_xs_, xn_b_, sorted_pairs_, k, pairs, H, stream_)));
-  for (int e = 0; e < E; ++e) {
-    const int n = off[e + 1] - off[e];
-    if (n == 0) continue;
-    RETURN_IF_ERROR(lt_.Run(stream_, n, 2 * I, H, moe_xs_ + static_cast<int64_t>(off[e]) * H,
-                            w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
-                            moe_gu_ + static_cast<int64_t>(off[e]) * 2 * I, false));
-  }
-  RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, pairs, I, stream_)));
-  for (int e = 0; e < E; ++e) {
-    const int n = off[e + 1] - off[e];
-    if (n == 0) continue;
-    RETURN_IF_ERROR(lt_.Run(stream_, n, H, I, moe_act_b_ + static_cast<int64_t>(off[e]) * I,
-                            w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(off[e]) * H, nullptr,
-                            false));
-  }
-  return Status::Ok();
-}
-
-Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
-  const cpu::ModelShape& s = config_.shape;
-  const int nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim, G = nh / nkv;
-  const int qkv_dim = (nh + 2 * nkv) * hd;
-  const int kv_rows = (T + 7) / 8 * 8;  // keys padded to 8 for the GEMMs' alignment; padding is masked
-  const float* q = qkv_ + static_cast<int64_t>(row0) * qkv_dim;
-  const int chunk = std::max(1, options_.dense_prefill_chunk);
-  for (int q0 = 0; q0 < T; q0 += chunk) {
-    const int Tq = std::min(chunk, T - q0);
-    const int Tk = std::min(kv_rows, (q0 + Tq + 7) / 8 * 8);
-    const int rows = G * Tq;
-    RETURN_IF_ERROR(Cuda("prefill pack", LaunchPrefillPack(q, qkv_dim, nh, nkv, hd, T, q0, Tq, pf_q_, pf_k_, pf_v_,
-                                                           q0 == 0, kv_rows, stream_)));
-    GemmSpec sg;
-    sg.M = rows;
-    sg.N = Tk;
-    sg.K = hd;
-    sg.batch = nkv;
-    sg.x = pf_q_;
-    sg.ldx = hd;
-    sg.stride_x = static_cast<int64_t>(rows) * hd;
-    sg.w = pf_k_;
-    sg.ldw = hd;
-    sg.stride_w = static_cast<int64_t>(kv_rows) * hd;
-    sg.y = pf_s_;
-    sg.ldy = Tk;
-    sg.stride_y = static_cast<int64_t>(rows) * Tk;
-    sg.alpha = 1.0f / std::sqrt(static_cast<float>(hd));
-    RETURN_IF_ERROR(lt_.Run(stream_, sg));
-    RETURN_IF_ERROR(Cuda("prefill softmax", LaunchMaskedSoftmax(pf_s_, pf_p_, rows, Tk, nkv, G, q0, s.sliding_window,
-                                                                stream_)));
-    GemmSpec og;
-    og.M = rows;
-    og.N = hd;
-    og.K = Tk;
-    og.batch = nkv;
-    og.x = pf_p_;
-    og.ldx = Tk;
-    og.stride_x = static_cast<int64_t>(rows) * Tk;
-    og.w = pf_v_;
-    og.w_kn = true;
-    og.ldw = hd;
-    og.stride_w = static_cast<int64_t>(kv_rows) * hd;
-    og.y = pf_o_;
-    og.ldy = hd;
-    og.stride_y = static_cast<int64_t>(rows) * hd;
-    RETURN_IF_ERROR(lt_.Run(stream_, og));
-    RETURN_IF_ERROR(Cuda("prefill scatter", LaunchPrefillScatter(pf_o_, rows, nkv, G, hd, row0 + q0, out_f, out_b,
-                                                                 stream_)));
-  }
-  return Status::Ok();
-}
-
 Status CudaModel::RunForward(const Dims& d) {
   const cpu::ModelShape& s = config_.shape;
   const int R = d.rows, H = s.hidden_size, V = s.vocab_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim;
@@ -329,17 +165,17 @@ Status CudaModel::RunForward(const Dims& d) {
     }
     return lt_.Run(stream_, R, N, K, xb, w, y, nullptr, acc);
   };
-  RETURN_IF_ERROR(Cuda("embed", LaunchEmbed(x_, weights_.embed(), d_tokens_, R, H, stream_)));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("embed", LaunchEmbed(x_, weights_.embed(), d_tokens_, R, H, stream_)));
   for (int l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = weights_.layer(l);
-    RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(x_, R, nullptr, H, l > 0 ? moe_out_ : nullptr, pos_of_pair_,
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(x_, R, nullptr, H, l > 0 ? moe_out_ : nullptr, pos_of_pair_,
                                                           topk_w_, k, w.input_norm, s.rms_norm_eps, xn_f_, xn_b_,
                                                           stream_)));
-    RETURN_IF_ERROR(proj("qkv", w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(proj("qkv", w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
     const int64_t kv_bytes = options_.kv_f32 ? 4 : 2;
     char* kc = k_cache_ + layer_cache_elems_ * kv_bytes * l;
     char* vc = v_cache_ + layer_cache_elems_ * kv_bytes * l;
-    RETURN_IF_ERROR(Cuda("rope", LaunchRopeKv(qkv_, d_pos_, d_slot_, R, nh, nkv, hd, s.rope_theta, kc, vc,
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("rope", LaunchRopeKv(qkv_, d_pos_, d_slot_, R, nh, nkv, hd, s.rope_theta, kc, vc,
                                               options_.kv_f32, stream_)));
     AttnArgs a;
     a.q = qkv_;
@@ -363,15 +199,15 @@ Status CudaModel::RunForward(const Dims& d) {
     a.n_rows = R;
     a.out_f = skinny ? att_f_ : nullptr;
     a.out_b = skinny ? nullptr : att_b_;
-    RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
-    for (auto [row0, T] : d.dense) RETURN_IF_ERROR(DensePrefill(row0, T, a.out_f, a.out_b));
-    RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, x_, H, true));
-    RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(x_, R, nullptr, H, nullptr, nullptr, nullptr, 0, w.post_norm,
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
+    for (auto [row0, T] : d.dense) MIXSERVE_CUDA_RETURN_IF_ERROR(DensePrefill(row0, T, a.out_f, a.out_b));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, x_, H, true));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(x_, R, nullptr, H, nullptr, nullptr, nullptr, 0, w.post_norm,
                                                          s.rms_norm_eps, xn_f_, xn_b_, stream_)));
-    RETURN_IF_ERROR(RunMoe(l, R));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(RunMoe(l, R));
   }
   const int L = d.logit_rows;
-  RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(x_, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(x_, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
                                                         weights_.final_norm(), s.rms_norm_eps, xn_f_, xn_b_, stream_)));
   if (L <= options_.skinny_max_rows) {
     SkinnyArgs a;
@@ -392,7 +228,7 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   (void)greedy;
   const auto t0 = std::chrono::steady_clock::now();
   int rows = 0, logit_rows = 0;
-  RETURN_IF_ERROR(Validate(batch, &rows, &logit_rows));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Validate(batch, &rows, &logit_rows));
   bool decode_only = true;
   for (const auto& seq : batch.seqs) decode_only = decode_only && seq.tokens.size() == 1 && !seq.all_logits;
   const int k = std::max(config_.shape.experts_per_token, 1);
@@ -412,38 +248,38 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   }
   Plan plan;
   Dims dims;
-  RETURN_IF_ERROR(BuildPlan(batch, bucket, &plan, &dims));
-  RETURN_IF_ERROR(Upload(plan));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(BuildPlan(batch, bucket, &plan, &dims));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Upload(plan));
   last_used_graph_ = false;
   if (bucket > 0) {
     auto it = graphs_.find(bucket);
     if (it != graphs_.end()) {
-      RETURN_IF_ERROR(Cuda("graph launch", cudaGraphLaunch(it->second, stream_)));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("graph launch", cudaGraphLaunch(it->second, stream_)));
       last_used_graph_ = true;
     } else {
       // This step runs eagerly (loading every kernel); then the bucket's graph is captured.
-      RETURN_IF_ERROR(RunForward(dims));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(RunForward(dims));
       cudaGraph_t graph = nullptr;
-      RETURN_IF_ERROR(Cuda("capture", cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal)));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("capture", cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal)));
       Status st = RunForward(dims);
       cudaError_t end = cudaStreamEndCapture(stream_, &graph);
-      RETURN_IF_ERROR(st);
-      RETURN_IF_ERROR(Cuda("capture", end));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(st);
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("capture", end));
       cudaGraphExec_t exec = nullptr;
       cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
-      RETURN_IF_ERROR(Cuda("graph instantiate", inst));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("graph instantiate", inst));
       graphs_[bucket] = exec;
     }
   } else {
     if (timer) timer->BeginStep(stream_, rows);
     Status st = RunForward(dims);
     if (timer) timer->EndStep();
-    RETURN_IF_ERROR(st);
+    MIXSERVE_CUDA_RETURN_IF_ERROR(st);
   }
   if (greedy) {
-    RETURN_IF_ERROR(Cuda("argmax", LaunchArgmax(logits_, logit_rows, config_.shape.vocab_size, d_argmax_, stream_)));
-    RETURN_IF_ERROR(Cuda("argmax copy", cudaMemcpyAsync(h_argmax_, d_argmax_, logit_rows * 4, cudaMemcpyDeviceToHost,
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("argmax", LaunchArgmax(logits_, logit_rows, config_.shape.vocab_size, d_argmax_, stream_)));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("argmax copy", cudaMemcpyAsync(h_argmax_, d_argmax_, logit_rows * 4, cudaMemcpyDeviceToHost,
                                                         stream_)));
   }
   last_host_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -451,7 +287,7 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
 }
 
 Status CudaModel::Forward(const ForwardBatch& batch, ForwardOutput* out) {
-  RETURN_IF_ERROR(Run(batch, false));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Run(batch, false));
   int logit_rows = 0;
   out->row_begin.clear();
   for (const auto& seq : batch.seqs) {
@@ -465,7 +301,7 @@ Status CudaModel::Forward(const ForwardBatch& batch, ForwardOutput* out) {
 }
 
 Status CudaModel::ForwardGreedy(const ForwardBatch& batch, std::vector<int32_t>* next_tokens) {
-  RETURN_IF_ERROR(Run(batch, true));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Run(batch, true));
   int logit_rows = 0;
   for (const auto& seq : batch.seqs) logit_rows += seq.all_logits ? static_cast<int>(seq.tokens.size()) : 1;
   next_tokens->assign(h_argmax_, h_argmax_ + logit_rows);

@@ -1,0 +1,165 @@
+// CudaModel's mixture-of-experts layer (router, then the skinny, padded or grouped expert path) and the
+// tensor-core prefill attention: the large-batch halves of a step, kept apart from the layer loop.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "runtime/backend/cuda/cuda_model.h"
+#include "runtime/backend/cuda/cuda_status.h"
+#include "runtime/backend/cuda/kernel_timer.h"
+
+namespace mixserve::cuda {
+
+bool CudaModel::Padded(int R) const {
+  const int k = std::max(config_.shape.experts_per_token, 1);
+  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= options_.padded_max_rows;
+}
+
+// Rows per expert in the padded path: at least 32, because cuBLASLt's M=16 GEMMs measured slower
+// than M=32 ones (bs16 22.2 ms/step vs bs32 20.5 ms on H100, 16 layers); never past the buffers.
+int CudaModel::PaddedStride(int R) const {
+  const int cap = std::min(options_.padded_max_rows, options_.max_batch_tokens);
+  return std::min(std::max(R, 32), std::max(cap, R));
+}
+
+Status CudaModel::RunMoe(int l, int R) {
+  const cpu::ModelShape& s = config_.shape;
+  const DeviceLayer& w = weights_.layer(l);
+  const int H = s.hidden_size, I = s.intermediate_size;
+  const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
+                                              pos_of_pair_, experts_touched_ + l, Padded(R) ? PaddedStride(R) : 0, stream_)));
+  if (pairs <= options_.skinny_max_pairs) {
+    SkinnyArgs a;
+    a.w = w.w13;
+    a.expert_stride = static_cast<int64_t>(2) * I * H;
+    a.num_experts = E;
+    a.offsets = offsets_;
+    a.max_items = pairs;
+    a.max_per_expert = R;  // a token's k experts are distinct
+    a.gather = sorted_pairs_;
+    a.gather_div = k;
+    a.x = xn_f_;
+    a.ldx = H;
+    a.y = act_f_;
+    a.ldy = I;
+    a.N = I;
+    a.K = H;
+    a.gate_up = true;
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+    SkinnyArgs b;
+    b.w = w.w2;
+    b.expert_stride = static_cast<int64_t>(H) * I;
+    b.num_experts = E;
+    b.offsets = offsets_;
+    b.max_items = pairs;
+    b.max_per_expert = R;
+    b.x = act_f_;
+    b.ldx = I;
+    b.y = moe_out_;
+    b.ldy = H;
+    b.N = H;
+    b.K = I;
+    return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
+  }
+  if (Padded(R)) {
+    const int S = PaddedStride(R);
+    // Every expert's GEMM over S >= R rows (rows past its count are zeros): no host sync, so the step
+    // can be a CUDA graph; the extra rows cost little while the GEMMs are weight-bound.
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherPadded(moe_xs_, xn_b_, sorted_pairs_, offsets_, k, E, S, H, stream_)));
+    for (int e = 0; e < E; ++e) {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, S, 2 * I, H, moe_xs_ + static_cast<int64_t>(e) * S * H,
+                              w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
+                              moe_gu_ + static_cast<int64_t>(e) * S * 2 * I, false));
+    }
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, E * S, I, stream_)));
+    for (int e = 0; e < E; ++e) {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, S, H, I, moe_act_b_ + static_cast<int64_t>(e) * S * I,
+                              w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(e) * S * H,
+                              nullptr, false));
+    }
+    return Status::Ok();
+  }
+  std::vector<int32_t> off(E + 1);
+  if (E == 1) {
+    off = {0, pairs};
+  } else {
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe offsets", cudaMemcpyAsync(h_offsets_, offsets_, (E + 1) * 4, cudaMemcpyDeviceToHost, stream_)));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe offsets", cudaStreamSynchronize(stream_)));
+    std::copy(h_offsets_, h_offsets_ + E + 1, off.begin());
+  }
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(moe_xs_, xn_b_, sorted_pairs_, k, pairs, H, stream_)));
+  for (int e = 0; e < E; ++e) {
+    const int n = off[e + 1] - off[e];
+    if (n == 0) continue;
+    MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, n, 2 * I, H, moe_xs_ + static_cast<int64_t>(off[e]) * H,
+                            w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
+                            moe_gu_ + static_cast<int64_t>(off[e]) * 2 * I, false));
+  }
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, pairs, I, stream_)));
+  for (int e = 0; e < E; ++e) {
+    const int n = off[e + 1] - off[e];
+    if (n == 0) continue;
+    MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, n, H, I, moe_act_b_ + static_cast<int64_t>(off[e]) * I,
+                            w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(off[e]) * H, nullptr,
+                            false));
+  }
+  return Status::Ok();
+}
+
+Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
+  const cpu::ModelShape& s = config_.shape;
+  const int nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim, G = nh / nkv;
+  const int qkv_dim = (nh + 2 * nkv) * hd;
+  const int kv_rows = (T + 7) / 8 * 8;  // keys padded to 8 for the GEMMs' alignment; padding is masked
+  const float* q = qkv_ + static_cast<int64_t>(row0) * qkv_dim;
+  const int chunk = std::max(1, options_.dense_prefill_chunk);
+  for (int q0 = 0; q0 < T; q0 += chunk) {
+    const int Tq = std::min(chunk, T - q0);
+    const int Tk = std::min(kv_rows, (q0 + Tq + 7) / 8 * 8);
+    const int rows = G * Tq;
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("prefill pack", LaunchPrefillPack(q, qkv_dim, nh, nkv, hd, T, q0, Tq, pf_q_, pf_k_, pf_v_,
+                                                           q0 == 0, kv_rows, stream_)));
+    GemmSpec sg;
+    sg.M = rows;
+    sg.N = Tk;
+    sg.K = hd;
+    sg.batch = nkv;
+    sg.x = pf_q_;
+    sg.ldx = hd;
+    sg.stride_x = static_cast<int64_t>(rows) * hd;
+    sg.w = pf_k_;
+    sg.ldw = hd;
+    sg.stride_w = static_cast<int64_t>(kv_rows) * hd;
+    sg.y = pf_s_;
+    sg.ldy = Tk;
+    sg.stride_y = static_cast<int64_t>(rows) * Tk;
+    sg.alpha = 1.0f / std::sqrt(static_cast<float>(hd));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, sg));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("prefill softmax", LaunchMaskedSoftmax(pf_s_, pf_p_, rows, Tk, nkv, G, q0, s.sliding_window,
+                                                                stream_)));
+    GemmSpec og;
+    og.M = rows;
+    og.N = hd;
+    og.K = Tk;
+    og.batch = nkv;
+    og.x = pf_p_;
+    og.ldx = Tk;
+    og.stride_x = static_cast<int64_t>(rows) * Tk;
+    og.w = pf_v_;
+    og.w_kn = true;
+    og.ldw = hd;
+    og.stride_w = static_cast<int64_t>(kv_rows) * hd;
+    og.y = pf_o_;
+    og.ldy = hd;
+    og.stride_y = static_cast<int64_t>(rows) * hd;
+    MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, og));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("prefill scatter", LaunchPrefillScatter(pf_o_, rows, nkv, G, hd, row0 + q0, out_f, out_b,
+                                                                 stream_)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace mixserve::cuda
