@@ -1,32 +1,37 @@
 #!/usr/bin/env python3
 """Serving benchmark for an OpenAI-compatible server (mixserve serve, vLLM, ...), in the manner of
-vLLM's benchmark_serving, driven by the official openai async client.
+vLLM's benchmark_serving. Standard library only (http.client, one thread per request in flight), so
+it runs on a machine with a bare python3 (the GPU machine has no openai package).
 
   hack/bench-serve.py --base-url http://127.0.0.1:8000/v1 --model NAME [--num-requests 64]
                       [--concurrency 8 | --request-rate 4] [--prompt-len 256] [--output-len 64]
-                      [--range-ratio 0.5] [--shared-prefix-len 0] [--api-key KEY] [--json out.json]
+                      [--range-ratio 0.5] [--shared-prefix-len 0] [--ignore-eos] [--api-key KEY]
+                      [--warmup-requests 1] [--warmup-output-len N] [--json out.json]
 
 Prompts are random words from a fixed list (about one token each with a Llama/Mistral tokenizer);
 --prompt-len and --output-len are means, drawn uniformly from [len * (1 - r), len * (1 + r)] with
 r = --range-ratio. With --shared-prefix-len L every prompt starts with the same L words, the rest
 stays random: run once with L = 0 and once with L > 0 at the same --prompt-len to see what the
 prefix cache saves in time to first token. Every request streams with usage included, so output
-tokens are the server's count. Requests start at --request-rate per second (Poisson arrivals;
-default: all at once) with at most --concurrency in flight.
+tokens are the server's count; with --ignore-eos and --range-ratio 0 every request generates exactly
+--output-len tokens. Requests start at --request-rate per second (Poisson arrivals; default: all at
+once) with at most --concurrency in flight. The warm-up requests (not measured) run first, as many at
+once as --concurrency allows, so batch shapes the measured run uses are already warm.
 
 Prints TTFT, inter-token latency (ITL: gaps between streamed chunks), time per output token
 (TPOT, per request) and end-to-end latency as mean/p50/p90/p99, plus request and output-token
-throughput; --json writes the same figures.
+throughput; --json writes the same figures. Exits 1 when a request failed.
 """
 import argparse
-import asyncio
+import concurrent.futures
+import http.client
 import json
 import random
 import statistics
 import sys
+import threading
 import time
-
-import openai
+import urllib.parse
 
 WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
          "government company number group problem fact river stone market garden engine cloud paper north signal "
@@ -50,6 +55,7 @@ def parse_args():
     p.add_argument("--ignore-eos", action="store_true", help="send vLLM's ignore_eos so every output is full length")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--warmup-requests", type=int, default=1, help="sent first, not measured")
+    p.add_argument("--warmup-output-len", type=int, default=0, help="max_tokens of the warm-up requests (0: as drawn)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args()
@@ -74,58 +80,88 @@ def make_requests(args):
     return out
 
 
-async def one(client, args, prompt, max_tokens):
-    extra = {"ignore_eos": True} if args.ignore_eos else None
-    start = time.perf_counter()
+class RequestFailed(Exception):
+    pass
+
+
+def one(args, prompt, max_tokens):
+    """One streamed request; returns its timings and token counts."""
+    url = urllib.parse.urlsplit(args.base_url.rstrip("/"))
+    conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    body = {"model": args.model, "max_tokens": max_tokens, "temperature": args.temperature, "stream": True,
+            "stream_options": {"include_usage": True}}
+    if args.ignore_eos:
+        body["ignore_eos"] = True
     if args.endpoint == "chat":
-        stream = await client.chat.completions.create(
-            model=args.model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
-            temperature=args.temperature, stream=True, stream_options={"include_usage": True}, extra_body=extra)
+        path = url.path + "/chat/completions"
+        body["messages"] = [{"role": "user", "content": prompt}]
     else:
-        stream = await client.completions.create(
-            model=args.model, prompt=prompt, max_tokens=max_tokens, temperature=args.temperature, stream=True,
-            stream_options={"include_usage": True}, extra_body=extra)
+        path = url.path + "/completions"
+        body["prompt"] = prompt
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {args.api_key}",
+               "Accept": "text/event-stream"}
+    conn = conn_cls(url.hostname, url.port, timeout=600)
     arrivals, usage = [], None
-    async for chunk in stream:
-        now = time.perf_counter()
-        if chunk.choices:
-            c = chunk.choices[0]
-            text = c.delta.content if args.endpoint == "chat" else c.text
-            if text:
-                arrivals.append(now)
-        if chunk.usage:
-            usage = chunk.usage
+    start = time.perf_counter()
+    try:
+        conn.request("POST", path, body=json.dumps(body), headers=headers)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise RequestFailed(f"HTTP {resp.status}: {resp.read()[:200].decode('utf-8', 'replace')}")
+        for raw in resp:
+            line = raw.strip()
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                break
+            now = time.perf_counter()
+            chunk = json.loads(data)
+            if "error" in chunk:
+                raise RequestFailed(str(chunk["error"])[:200])
+            for c in chunk.get("choices") or []:
+                text = (c.get("delta") or {}).get("content") if args.endpoint == "chat" else c.get("text")
+                if text:
+                    arrivals.append(now)
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        raise RequestFailed(f"{type(err).__name__}: {err}"[:200]) from err
+    finally:
+        conn.close()
     end = time.perf_counter()
     return {"start": start, "end": end, "arrivals": arrivals,
-            "prompt_tokens": usage.prompt_tokens if usage else 0,
-            "output_tokens": usage.completion_tokens if usage else len(arrivals)}
+            "prompt_tokens": usage["prompt_tokens"] if usage else 0,
+            "output_tokens": usage["completion_tokens"] if usage else len(arrivals)}
 
 
-async def run(args, reqs):
-    client = openai.AsyncOpenAI(base_url=args.base_url, api_key=args.api_key, max_retries=0, timeout=600)
-    for prompt, max_tokens in reqs[:args.warmup_requests]:
-        await one(client, args, prompt, max_tokens)
-    limit = asyncio.Semaphore(args.concurrency or len(reqs))
-    rng = random.Random(args.seed + 1)
+def run(args, reqs):
+    workers = args.concurrency or len(reqs)
     errors = []
+    lock = threading.Lock()
 
-    async def guarded(prompt, max_tokens):
-        async with limit:
-            try:
-                return await one(client, args, prompt, max_tokens)
-            except openai.APIError as err:
-                errors.append(str(err)[:200])
-                return None
+    def guarded(prompt, max_tokens):
+        try:
+            return one(args, prompt, max_tokens)
+        except RequestFailed as err:
+            with lock:
+                errors.append(str(err))
+            return None
 
-    tasks = []
-    t0 = time.perf_counter()
-    for prompt, max_tokens in reqs[args.warmup_requests:]:
-        tasks.append(asyncio.create_task(guarded(prompt, max_tokens)))
-        if args.request_rate != float("inf"):
-            await asyncio.sleep(rng.expovariate(args.request_rate))
-    results = await asyncio.gather(*tasks)
-    duration = time.perf_counter() - t0
-    await client.close()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        warm = [pool.submit(guarded, p, args.warmup_output_len or m) for p, m in reqs[:args.warmup_requests]]
+        concurrent.futures.wait(warm)
+        if errors:
+            return [], errors, 0.0
+        rng = random.Random(args.seed + 1)
+        futures = []
+        t0 = time.perf_counter()
+        for prompt, max_tokens in reqs[args.warmup_requests:]:
+            futures.append(pool.submit(guarded, prompt, max_tokens))
+            if args.request_rate != float("inf"):
+                time.sleep(rng.expovariate(args.request_rate))
+        results = [f.result() for f in futures]
+        duration = time.perf_counter() - t0
     return [r for r in results if r], errors, duration
 
 
@@ -141,7 +177,8 @@ def summary(values):
 
 def main():
     args = parse_args()
-    results, errors, duration = asyncio.run(run(args, make_requests(args)))
+    results, errors, duration = run(args, make_requests(args))
+    duration = max(duration, 1e-9)
     ttft = [(r["arrivals"][0] - r["start"]) * 1e3 for r in results if r["arrivals"]]
     itl = [(b - a) * 1e3 for r in results for a, b in zip(r["arrivals"], r["arrivals"][1:])]
     tpot = [(r["end"] - r["arrivals"][0]) * 1e3 / (r["output_tokens"] - 1) for r in results

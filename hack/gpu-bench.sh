@@ -14,14 +14,23 @@
 #        (hack/gpu/reference_logits.py) vs mixserve's (cuda_logits_dump_test) for 8 prompts, cosine >= 0.999
 #     3. `mixserve bench` table (H200: all 32 layers; H100: --layers 16), then a second line for the
 #        tensor-core prefill path where the bench has --dense-prefill-min
+#     3c. (stage serve) end to end through HTTP: `mixserve serve --random-weights --config mixtral-8x7b
+#        --layers L --device cuda` and hack/bench-serve.py at concurrency 1 and 64 (short prompts, fixed
+#        long outputs with ignore_eos); output tok/s beside the bench stage's bs 1 / bs 64 decode tok/s
+#     3d. (stage load) a full-width 2-layer Mixtral safetensors checkpoint (hack/gpu/write_checkpoint.py,
+#        bf16, ~6.3 GB) loaded by `mixserve bench --model DIR --load-only`: GB/s with the page cache
+#        dropped where the machine lets us (else noted), then warm with 4 and 8 reader threads
 #     4. peers at batch 1 on the same shape: transformers eager (hack/gpu/hf_eager.py) and gpt-fast
 #        (shared peers/gptfast_mixtral.py through hack/gpu/gptfast_peer.py)
 #     5. the closing table and <kind>-<date>.json (hack/gpu/report.py), everything under $OUT
 #
-# Device-mode settings (environment): GPU_BENCH_STAGES (default tests,logits,bench,peers),
+# Device-mode settings (environment): GPU_BENCH_STAGES (default tests,logits,bench,peers; also serve, load),
 # GPU_BENCH_LAYERS (default 32 on H200, 16 otherwise), GPU_BENCH_BUDGET_S (default 560: later stages
 # are cut short to end inside it), GPU_BENCH_BENCH_ARGS (replaces the default `mixserve bench` sizes),
 # GPU_BENCH_PREFILL_ARGS (the second bench line, tensor-core prefill: --dense-prefill-min 64 ...),
+# GPU_BENCH_SERVE_OUTPUT (output tokens per request in the serve stage, default 256 at concurrency 1
+# and 512 at 64), GPU_BENCH_SERVE_ENV (extra environment for the server, e.g. MIXSERVE_ENGINE_GREEDY=0),
+# GPU_BENCH_SERVE_COMPARE=1 (a second server at concurrency 64 on the old host-sampler path),
 # GPU_BUNDLE_DIR (the carried bundle, default .device/bundle; the same variable names it when bundling).
 set -euo pipefail
 LOG_TAG=gpu-bench
@@ -42,6 +51,7 @@ print_run_call() {
     run(kind="nvidia-h200", timeout_s=600, carry=[".device/bundle"],
         command="bash hack/gpu-bench.sh device")
   Fewer stages:  command="GPU_BENCH_STAGES=tests,logits bash hack/gpu-bench.sh device"
+  Serving and loading too: command="GPU_BENCH_STAGES=tests,logits,bench,serve,load bash hack/gpu-bench.sh device"
 Results come back under the reply's files_at: gpu-bench.log, tests.log, compare.json, bench.json,
 bench_prefill.json, hf_eager.json, gptfast.log and <kind>-<date>.json; then: hack/gpu-bench.sh save <files_at>
 EOF
@@ -212,6 +222,107 @@ if want bench; then
   else
     echo "skipped: this mixserve has no 'bench' subcommand yet"
   fi
+fi
+
+if want serve; then
+  banner "3c. end to end: mixserve serve --random-weights ($LAYERS layers) + hack/bench-serve.py"
+  echo "start-up errors (each should be one line and exit 1, never a hang or a bare CUDA error):"
+  for args in "--config mixtral-8x22b" "--config mixtral-8x7b --layers $LAYERS --kv-cache-memory 400GiB" \
+              "--config mixtral-8x7b --layers $LAYERS --kv-cache-memory 64MiB --max-model-len 32768"; do
+    # shellcheck disable=SC2086
+    timeout "$(stage_timeout 120)" "${NATIVE[@]}" "$MIXSERVE" serve --random-weights $args --tokenizer tests/data/tiny-mixtral \
+      --device cuda --port 0 > "$WORK/serve_err.out" 2>&1 && rc=0 || rc=$?
+    echo "  serve --random-weights $args -> exit $rc, $(wc -l < "$WORK/serve_err.out") line(s): $(tail -1 "$WORK/serve_err.out")"
+  done
+  # serve_run TAG "ENV..." CONCURRENCIES: one server, bench-serve.py at each concurrency into
+  # $WORK/serve_[TAG_]c<N>.json (TAG "" for the default path).
+  serve_run() {
+    local tag=$1 envs=$2 concs=$3 log=$WORK/serve${1:+_$1}.log url="" pid c out
+    # shellcheck disable=SC2086
+    env $envs "${NATIVE[@]}" "$MIXSERVE" serve --random-weights --config mixtral-8x7b --layers "$LAYERS" \
+      --tokenizer tests/data/tiny-mixtral --device cuda --host 127.0.0.1 --port 0 --max-model-len 2048 \
+      --served-model-name mixtral-8x7b > "$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 "$(stage_timeout 240)"); do
+      url=$(grep -oE 'serving [^ ]+ on http://[0-9.]+:[0-9]+' "$log" | grep -oE 'http://[0-9.:]+' | head -1 || true)
+      [ -n "$url" ] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 1
+    done
+    if [ -n "$url" ]; then
+      echo "--- serve ${tag:-default}${envs:+ ($envs)}"
+      grep -E '^mixserve: (cuda|cpu) backend' "$log" || true
+      for c in $concs; do
+        out=${GPU_BENCH_SERVE_OUTPUT:-$([ "$c" = 1 ] && echo 256 || echo 512)}
+        timeout "$(stage_timeout 180)" python3 hack/bench-serve.py --base-url "$url/v1" --model mixtral-8x7b \
+          --concurrency "$c" --num-requests "$([ "$c" = 1 ] && echo 4 || echo "$c")" \
+          --warmup-requests "$([ "$c" = 1 ] && echo 1 || echo "$c")" --warmup-output-len 32 \
+          --prompt-len 32 --output-len "$out" --ignore-eos \
+          --json "$WORK/serve_${tag:+${tag}_}c$c.json" || echo "bench-serve ${tag:-default} concurrency $c: FAILED"
+      done
+      curl -s "$url/metrics" 2>/dev/null | grep -E '^vllm:(generation_tokens_total|num_preemptions_total)' || true
+    else
+      echo "serve ${tag:-default}: no 'serving ... on http://' line (log below)"
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    grep -vE '^\{"completion_tokens"' "$log" | tail -6 || true  # the server's own lines, not its access log
+  }
+  serve_run "" "${GPU_BENCH_SERVE_ENV:-}" "1 64"
+  # GPU_BENCH_SERVE_COMPARE=1: the same at concurrency 64 with the host sampler (logits copied out, no
+  # GPU argmax) and SSE writes on the engine thread: the path before this change.
+  if [ "${GPU_BENCH_SERVE_COMPARE:-0}" = 1 ]; then
+    serve_run old "MIXSERVE_ENGINE_GREEDY=0 MIXSERVE_SSE_PUMP=0" "64"
+  fi
+fi
+
+if want load; then
+  banner "3d. load: full-width 2-layer Mixtral safetensors (bf16) -> GPU"
+  # On disk, not tmpfs (whose pages never leave memory): /var/tmp unless that is tmpfs too.
+  CK=/var/tmp/mixtral-load
+  mkdir -p /var/tmp
+  [ "$(df --output=fstype /var/tmp 2>/dev/null | tail -1)" = tmpfs ] && CK=$MIXSERVE_ROOT/.device/mixtral-load
+  rm -rf "$CK" && mkdir -p "$CK"
+  FSTYPE=$(df --output=fstype "$CK" 2>/dev/null | tail -1 || echo unknown)
+  echo "checkpoint in $CK ($FSTYPE)"
+  if timeout "$(stage_timeout 200)" python3 hack/gpu/write_checkpoint.py --out "$CK" --layers 2 > "$WORK/load_write.json"; then
+    cat "$WORK/load_write.json"
+    # drop_cache: the whole machine's page cache where allowed, else these files' pages (after a sync);
+    # sets CACHE to what worked (warm: neither did).
+    drop_cache() {
+      sync
+      CACHE=warm
+      if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then CACHE=dropped; else
+        python3 -c 'import os,sys
+for f in sys.argv[1:]:
+    fd = os.open(f, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$CK"/*.safetensors \
+          && CACHE=fadvise-dontneed
+      fi
+    }
+    drop_cache
+    echo "page cache before each cold load: $CACHE"
+    # name:threads:MIXSERVE_LOAD_WILLNEED. Cold runs drop the cache first; cold-nowillneed is the loader
+    # without its readahead advice (the previous behaviour).
+    for run in cold:4:1 cold-nowillneed:4:0 warm:4:1 warm:8:1 warm:1:1; do
+      IFS=: read -r name threads willneed <<< "$run"
+      if [[ $name == cold* ]]; then
+        drop_cache
+        [ "$CACHE" = warm ] && name=warm-${name#cold}
+      fi
+      timeout "$(stage_timeout 120)" "${NATIVE[@]}" MIXSERVE_LOAD_WILLNEED="$willneed" "$MIXSERVE" bench --model "$CK" \
+          --load-only --load-threads "$threads" --json > "$WORK/load_run.out" 2> "$WORK/load_run.err" \
+        && python3 hack/gpu/last_json.py "$WORK/load_run.out" "$WORK/load_$name-$threads.json" \
+        && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('load %s threads=%d: %.2f GB in %.2f s, %.2f GB/s to the GPU' % (sys.argv[2], d['load_threads'], d['weights_gb'], d['load_s'], d['load_gbps']))" \
+             "$WORK/load_$name-$threads.json" "$name" \
+        || { echo "load $name threads=$threads: FAILED"; tail -3 "$WORK/load_run.err"; }
+    done
+    echo "$CACHE, $FSTYPE" > "$WORK/load_cache.txt"
+  else
+    echo "write_checkpoint.py: FAILED"
+  fi
+  rm -rf "$CK"
 fi
 
 if want peers; then

@@ -6,9 +6,11 @@ Reads from --work (each file optional; a missing one is a stage that was skipped
   bench.json      mixserve bench --json         compare.json hack/gpu/compare.py
   bench_prefill.json  a second bench line (tensor-core prefill); its prefill rows join "prefill"
   hf_eager.json   hack/gpu/hf_eager.py          gptfast.log  hack/gpu/gptfast_peer.py's output
+  serve_c1.json, serve_c64.json  hack/bench-serve.py against `mixserve serve --random-weights` (stage serve)
+  load_<run>-<threads>.json, load_cache.txt  `mixserve bench --model DIR --load-only` (stage load)
 Writes --out (runtime/bench/results/<kind>-<date>.json's content):
   {"gpu", "kind", "date", "commit", "layers", "ceilings", "decode": [...], "prefill": [...],
-   "peers": {...}, "correctness": {...}, "roofline_model": {...}}
+   "peers": {...}, "serve": {...}, "load": {...}, "correctness": {...}, "roofline_model": {...}}
 
     python3 hack/gpu/report.py --work DIR --out FILE --gpu NAME --kind h100 --layers 16
 """
@@ -54,6 +56,49 @@ def gptfast_runs(path):
             "note": "median of warm runs (run0 compiles); 128 new tokens incl. prefill of 8, batch 1"}
 
 
+def serve_figures(w, decode):
+    """End-to-end output tok/s at each concurrency beside the engine-only decode tok/s at that batch size.
+    serve_c<N>.json is the default path; serve_<tag>_c<N>.json another run (old: the host-sampler path)."""
+    out = {}
+    for f in sorted(w.glob("serve_*c*.json")):
+        m = re.fullmatch(r"serve_(?:(\w+)_)?c(\d+)", f.stem)
+        r = load(f)
+        if not m or not r:
+            continue
+        tag, conc = m.group(1), int(m.group(2))
+        engine = next((d.get("tok_per_s") for d in decode if d.get("batch_size") == conc), None)
+        e = {"concurrency": conc, "path": tag or "default", "output_tok_per_s": round(r["output_tok_per_s"], 2),
+             "completed": r.get("completed"), "errors": r.get("errors"), "output_len": r.get("output_len"),
+             "mean_prompt_tokens": r.get("mean_prompt_tokens"), "duration_s": round(r.get("duration_s", 0), 3),
+             "ttft_ms_p50": round(r["ttft_ms"]["p50"], 2), "itl_ms_p50": round(r["itl_ms"]["p50"], 3),
+             "tpot_ms_mean": round(r["tpot_ms"]["mean"], 3), "engine_decode_tok_per_s": engine}
+        if engine:
+            e["ratio_to_engine"] = round(r["output_tok_per_s"] / engine, 3)
+            e["within_10pct"] = e["ratio_to_engine"] >= 0.9
+        out[f"{tag}_c{conc}" if tag else f"c{conc}"] = e
+    return out
+
+
+def load_figures(w):
+    runs = []
+    for f in sorted(w.glob("load_*-*.json")):
+        d = load(f)
+        if not d or "load_gbps" not in d:
+            continue
+        name, threads = f.stem[len("load_"):].rsplit("-", 1)
+        runs.append({"run": name, "threads": int(threads), "load_gbps": round(d["load_gbps"], 2),
+                     "load_s": round(d.get("load_s", 0), 3), "weights_gb": round(d.get("weights_gb", 0), 3)})
+    if not runs:
+        return {}
+    try:
+        cache = (w / "load_cache.txt").read_text().strip()
+    except OSError:
+        cache = "unknown"
+    runs.sort(key=lambda r: (not r["run"].startswith("cold"), r["run"], r["threads"]))
+    return {"checkpoint": "mixtral-8x7b shape, 2 layers, bf16 safetensors, 3 shards", "page_cache_cold_runs": cache,
+            "runs": runs}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", required=True)
@@ -95,7 +140,8 @@ def main():
         "model": "mixtral-8x7b", "layers": L, "dtype": "bf16", "weights": "random",
         "ceilings": {"copy_gbps": copy_gbps, "copy_gbps_torch": ceil.get("copy_gbps"),
                      "bf16_tflops_torch": ceil.get("bf16_tflops")},
-        "decode": decode, "prefill": prefill, "peers": peers,
+        "decode": decode, "prefill": prefill, "peers": peers, "serve": serve_figures(w, decode),
+        "load": load_figures(w),
         "correctness": {"tests": load(w / "tests.json"), "logits_vs_transformers": load(w / "compare.json")},
         "roofline_model": {"bytes_per_step_bs1": step_bytes(L, 1), "bytes_per_step_bs64_weights": step_bytes(L, 64),
                            "roofline_tok_per_s_bs1": round(roof1, 1) if roof1 else None},
@@ -139,6 +185,18 @@ def main():
             print(f"peer {name} bs=1: no figure ({p.get('error', 'no output')})")
             continue
         print(f"peer {name} bs=1: {p['tok_per_s']} tok/s ({p.get('roofline_pct', '?')}% of roofline){extra}")
+    for key, e in result["serve"].items():
+        ratio = f"{e['ratio_to_engine']:.3f} of engine bs{e['concurrency']} {e['engine_decode_tok_per_s']:.1f}" \
+            if e.get("ratio_to_engine") else "no engine figure"
+        print(f"serve {e['path']} concurrency {e['concurrency']:>2}: {e['output_tok_per_s']:.1f} output tok/s ({ratio}); "
+              f"TTFT p50 {e['ttft_ms_p50']:.1f} ms, ITL p50 {e['itl_ms_p50']:.2f} ms, "
+              f"{e['completed']} requests x {e['output_len']} tokens, {e['errors']} errors")
+    if result["load"]:
+        for r in result["load"]["runs"]:
+            print(f"load {r['run']:>10} threads {r['threads']}: {r['load_gbps']:.2f} GB/s "
+                  f"({r['weights_gb']:.2f} GB in {r['load_s']:.2f} s)")
+        print(f"load: page cache before the cold runs: {result['load']['page_cache_cold_runs']} "
+              "(warm: could not drop it, so no run was cold)")
     if decode and problems:
         print("!!! mixserve figures above are NOT valid: " + "; ".join(problems))
     print(f"results: {args.out}")

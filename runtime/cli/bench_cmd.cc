@@ -3,7 +3,11 @@
 //   mixserve bench --config mixtral-8x7b|mixtral-8x22b|mistral-7b|PATH (--random-weights | --model DIR)
 //                  [--layers N] [--batch-sizes 1,8,32,64,128,256] [--prompt-len L] [--decode-steps S]
 //                  [--prefill-lens 1024,4096] [--no-graphs] [--no-pdl] [--dense-prefill-min N] [--json]
+//                  [--load-threads N] [--load-only]
 //
+// --model DIR loads a safetensors checkpoint (bf16) through pinned staging buffers with
+// --load-threads reader threads (default 4) and reports load_gbps (bytes to the GPU / seconds) and
+// load_s (the whole load, opening and mapping included); --load-only stops there.
 // --dense-prefill-min N: prompts of N+ tokens (from position 0) use the tensor-core prefill
 // attention (CudaModelOptions::dense_prefill_min_tokens, default 64; 0 keeps the paged kernel).
 // Measures the device copy bandwidth first, then for each batch size prefills that many sequences
@@ -14,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -103,6 +108,9 @@ int RunBench(const Flags& flags) {
   const int max_prefill = *std::max_element(prefill_lens->begin(), prefill_lens->end());
   cuda::CudaModelOptions o;
   o.random_weights = random;
+  auto load_threads = flags.GetInt("load-threads", o.load_threads);
+  if (!load_threads.ok() || *load_threads < 1) return Usage("--load-threads must be a positive integer");
+  o.load_threads = static_cast<int>(*load_threads);
   o.use_graphs = !flags.Has("no-graphs");
   o.programmatic_launch = !flags.Has("no-pdl");
   auto dense_min = flags.GetInt("dense-prefill-min", o.dense_prefill_min_tokens);
@@ -136,11 +144,26 @@ int RunBench(const Flags& flags) {
   report["graphs"] = o.use_graphs;
   report["programmatic_launch"] = o.programmatic_launch;
   report["dense_prefill_min_tokens"] = o.dense_prefill_min_tokens;
+  // The environment switches that pick kernel paths, so a results file says which variant it measured.
+  report["env"] = nlohmann::json::object();
+  for (const char* name : {"MIXSERVE_MOE_BATCHED", "MIXSERVE_MOE_PREFILL", "MIXSERVE_MOE_PADDED_MAX", "MIXSERVE_LT_TUNE",
+                           "MIXSERVE_GEMV", "MIXSERVE_PDL_EARLY", "MIXSERVE_ROUTER_FUSED"}) {
+    if (const char* v = std::getenv(name)) report["env"][name] = v;
+  }
   report["prompt_len"] = *prompt_len;
   report["decode_steps"] = *steps;
   report["decode"] = nlohmann::json::array();
   report["prefill"] = nlohmann::json::array();
-  if (!random) report["load_gbps"] = m.load_gbps();
+  if (!random) {
+    report["load_gbps"] = m.load_gbps();
+    report["load_s"] = load_s;
+    report["load_threads"] = o.load_threads;
+    report["model_dir"] = model_dir;
+  }
+  if (flags.Has("load-only")) {
+    if (flags.Has("json")) std::printf("%s\n", report.dump().c_str());
+    return 0;
+  }
 
   const int64_t kv_bytes_per_token = static_cast<int64_t>(s.num_layers) * s.num_kv_heads * s.head_dim * 2 * 2;
   std::fprintf(stderr, "%6s %10s %10s %10s %10s %8s %6s\n", "batch", "tok/s", "ms/step", "roofline", "host ms",
@@ -243,8 +266,8 @@ int RunBench(const Flags& flags) {
 int Bench(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args,
                             {"config", "model", "layers", "batch-sizes", "prompt-len", "decode-steps", "prefill-lens",
-                             "dense-prefill-min"},
-                            {"random-weights", "no-graphs", "no-pdl", "json", "help"});
+                             "dense-prefill-min", "load-threads"},
+                            {"random-weights", "no-graphs", "no-pdl", "json", "help", "load-only"});
   if (!flags.ok()) {
     std::fprintf(stderr, "mixserve bench: %s (try --help)\n", flags.status().message().c_str());
     return 2;
@@ -253,7 +276,7 @@ int Bench(const std::vector<std::string>& args) {
     std::puts("usage: mixserve bench --config mixtral-8x7b|mixtral-8x22b|mistral-7b|PATH (--random-weights | --model DIR)\n"
               "                      [--layers N] [--batch-sizes 1,8,32,64,128,256] [--prompt-len L]\n"
               "                      [--decode-steps S] [--prefill-lens 1024,4096] [--no-graphs] [--no-pdl]\n"
-              "                      [--dense-prefill-min N] [--json]");
+              "                      [--dense-prefill-min N] [--json] [--load-threads N] [--load-only]");
     return 0;
   }
 #ifdef MIXSERVE_HAVE_CUDA

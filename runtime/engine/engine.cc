@@ -115,8 +115,18 @@ void Engine::Report(Sequence* seq, RequestOutput out, FinishReason reason) {
 }
 
 bool Engine::Advance(Sequence* seq, const float* logits, int vocab_size) {
+  return Emit(seq, seq->sampler->Sample(logits, vocab_size));
+}
+
+bool Engine::GreedyOnly(const Sequence& seq) {
+  const Request& req = seq.request;
+  const SamplingParams& p = req.sampling;
+  return p.greedy() && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
+         !req.logprobs && p.top_logprobs == 0 && !req.prompt_logprobs;
+}
+
+bool Engine::Emit(Sequence* seq, const SampleResult& sample) {
   const Request& req = seq->request;
-  SampleResult sample = seq->sampler->Sample(logits, vocab_size);
   seq->tokens.push_back(sample.token);
   stats_.generation_tokens_total++;
 
@@ -195,8 +205,22 @@ bool Engine::Step() {
       stats_.prompt_tokens_total += std::min(s.num_tokens, s.seq->prompt_len - s.seq->num_computed);
     }
   }
+  // The greedy fast path: every sequence of the step greedy, no logits needed on the host.
+  bool fast = static_cast<bool>(config_.greedy_forward);
+  for (size_t i = 0; fast && i < work.size(); ++i) fast = !batch.seqs[i].all_logits && GreedyOnly(*work[i].seq);
   ForwardOutput out;
-  Status status = backend_->Forward(batch, &out);
+  std::vector<int32_t> greedy_tokens;
+  Status status;
+  if (fast) {
+    status = config_.greedy_forward(batch, &greedy_tokens);
+    if (status.ok() && greedy_tokens.size() != work.size()) {
+      status = Status::Internal("greedy forward returned " + std::to_string(greedy_tokens.size()) + " tokens for " +
+                                std::to_string(work.size()) + " sequences");
+    }
+    stats_.greedy_steps_total++;
+  } else {
+    status = backend_->Forward(batch, &out);
+  }
   stats_.steps_total++;
   for (size_t i = 0; i < work.size(); ++i) {
     Sequence* seq = work[i].seq;
@@ -208,8 +232,13 @@ bool Engine::Step() {
     if (all_logits) ScorePrompt(seq, out, out.row_begin[i], work[i].num_tokens);
     seq->num_computed += work[i].num_tokens;
     blocks_.CommitFullBlocks(seq->block_table, seq->tokens, seq->num_computed);
-    const int last_row = out.row_begin[i] + (all_logits ? static_cast<int>(work[i].num_tokens) - 1 : 0);
-    if (seq->num_computed == static_cast<int64_t>(seq->tokens.size())) Advance(seq, out.row(last_row), out.vocab_size);
+    if (seq->num_computed != static_cast<int64_t>(seq->tokens.size())) continue;  // mid-prompt
+    if (fast) {
+      Emit(seq, seq->sampler->Accept(greedy_tokens[i]));
+    } else {
+      const int last_row = out.row_begin[i] + (all_logits ? static_cast<int>(work[i].num_tokens) - 1 : 0);
+      Advance(seq, out.row(last_row), out.vocab_size);
+    }
   }
   stats_.num_running = static_cast<int64_t>(scheduler_.num_running());
   stats_.num_waiting = static_cast<int64_t>(scheduler_.num_waiting());

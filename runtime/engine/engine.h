@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,10 +25,18 @@
 
 namespace mixserve {
 
+// A forward step that picks each logits row's argmax on the device and returns one token per row
+// (CudaModel::ForwardGreedy): no logits leave the device and no host softmax runs.
+using GreedyForward = std::function<Status(const ForwardBatch& batch, std::vector<int32_t>* next_tokens)>;
+
 struct EngineConfig {
   SchedulerConfig scheduler;
   int64_t max_model_len = 4096;  // prompt + generated tokens of one sequence
   int64_t max_queue = 1024;      // waiting requests beyond this are refused
+  // Optional. When set, a step whose every sequence is greedy with no penalties, logprobs or prompt
+  // logprobs runs through it instead of Backend::Forward; the tokens are the same argmax the
+  // host sampler would pick. Unset (the CPU backend): every step uses Forward and the host sampler.
+  GreedyForward greedy_forward;
 };
 
 // Counters for /metrics, read from any thread.
@@ -41,6 +50,7 @@ struct EngineStats {
   std::atomic<int64_t> prefix_cache_hits{0};     // tokens found
   std::atomic<int64_t> preemptions_total{0};
   std::atomic<int64_t> steps_total{0};
+  std::atomic<int64_t> greedy_steps_total{0};    // steps that ran through EngineConfig::greedy_forward
 };
 
 class Engine {
@@ -69,6 +79,10 @@ class Engine {
   void DrainInbox();
   // Samples, detokenizes and reports one sequence whose tokens are all computed; true when it finished.
   bool Advance(Sequence* seq, const float* logits, int vocab_size);
+  // The same with the token already chosen (the greedy fast path).
+  bool Emit(Sequence* seq, const SampleResult& sample);
+  // Whether `seq` can take its next token from GreedyForward (greedy, no penalties, no logprobs).
+  static bool GreedyOnly(const Sequence& seq);
   // Fills the counters of `out`, sends it, and on a finish reason removes the sequence.
   void Report(Sequence* seq, RequestOutput out, FinishReason reason);
   void Loop();

@@ -62,6 +62,14 @@ Status SamplingParams::Validate() const {
 Sampler::Sampler(const SamplingParams& params, std::vector<int32_t> prompt)
     : params_(params), prompt_(std::move(prompt)), rng_(params.seed ? *params.seed : std::random_device{}()) {}
 
+SampleResult Sampler::Accept(int32_t token) {
+  SampleResult result;
+  result.token = token;
+  output_.push_back(token);
+  if (!output_counts_.empty() && token >= 0 && static_cast<size_t>(token) < output_counts_.size()) ++output_counts_[token];
+  return result;
+}
+
 double Sampler::NextUniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 SampleResult Sampler::Sample(const float* logits, int vocab_size) {

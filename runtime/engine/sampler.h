@@ -57,6 +57,9 @@ class Sampler {
 
   // Samples from logits (vocab_size,) and records the token as generated output.
   SampleResult Sample(const float* logits, int vocab_size);
+  // Records `token`, chosen elsewhere (a greedy argmax on the device), as generated output; its
+  // logprob is not known (0).
+  SampleResult Accept(int32_t token);
 
   const std::vector<int32_t>& output() const { return output_; }
 

@@ -4,7 +4,13 @@
 // head and one split of the tile's key range; it holds the tile's G = nh / nkv query heads per row
 // (GQA: they share every K/V load) and walks the keys 128 at a time with an online softmax. Each
 // split writes (acc, max, sum) partials; a second kernel merges the splits.
+//
+// v2 (MIXSERVE_ATTN_V2, default on) for tiles of at most 8 queries (decode: G heads of one row):
+// one launch, registers instead of shared-memory round trips, 16-byte K/V loads, splits sized from
+// the context on the device, and the last split block of each (tile, kv head) merging the splits.
+#include <algorithm>
 #include <cfloat>
+#include <cstdlib>
 
 #include "runtime/backend/cuda/common.cuh"
 #include "runtime/backend/cuda/kernels.h"
@@ -189,6 +195,302 @@ __global__ void CombineKernel(AttnArgs a) {
   if (a.out_b) a.out_b[o] = __float2bfloat16(v);
 }
 
+// ---- v2: one launch for decode tiles (nq = rows * G <= 8) ----
+// A block takes one (tile, kv head, split). Its threads form groups of L = hd / 8 lanes; a group
+// takes kV2Keys keys per round, each lane holding 8 of the hd dims (16-byte loads of K and V, both
+// issued before any use), the G query heads' scores reduced across the group's lanes by shuffles,
+// and an online softmax with the accumulators in registers. The groups' states merge through shared
+// memory at the end. With more than one active split each block writes its partial; the last block
+// of the (tile, kv head) to finish (threadfence + atomic counter, reset by that block so CUDA graph
+// replays start from zero) merges the splits in split order (deterministic) and writes the output.
+constexpr int kV2Keys = 4;
+constexpr int kV2MinChunk = 32;   // keys: a split never takes fewer (short contexts use fewer splits)
+constexpr int kV2Counters = 1 << 16;
+constexpr int kV2MaxMq = 8;
+constexpr int kV2MaxSplits = 32;
+__device__ unsigned int g_split_done[kV2Counters];
+
+template <typename KV>
+struct Vec8;
+template <>
+struct Vec8<bf16> {
+  uint4 u;
+  __device__ __forceinline__ void Load(const bf16* p) { u = *reinterpret_cast<const uint4*>(p); }
+  __device__ __forceinline__ void Get(float* f) const { Unpack8(u, f); }
+};
+template <>
+struct Vec8<float> {
+  float4 a, b;
+  __device__ __forceinline__ void Load(const float* p) {
+    a = *reinterpret_cast<const float4*>(p);
+    b = *reinterpret_cast<const float4*>(p + 4);
+  }
+  __device__ __forceinline__ void Get(float* f) const {
+    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+  }
+};
+
+// Keys [lo, hi) of a tile, the chunk per split and how many splits have keys.
+struct SplitRange {
+  int lo, hi, chunk, active;
+};
+__device__ __forceinline__ SplitRange V2Range(const AttnArgs& a, const AttnTile& tile) {
+  SplitRange r;
+  const int pos_first = a.pos[tile.row_begin], pos_last = a.pos[tile.row_begin + tile.n_rows - 1];
+  r.lo = a.window > 0 ? max(0, pos_first - a.window + 1) : 0;
+  r.hi = pos_last + 1;
+  const int span = r.hi - r.lo;
+  r.chunk = max(kV2MinChunk, (span + a.splits - 1) / a.splits);
+  r.active = max(1, (span + r.chunk - 1) / r.chunk);
+  return r;
+}
+
+template <int MQ, typename KV>
+__global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
+  __shared__ __align__(16) float acc_s[kThreads * 8 * MQ];
+  __shared__ float m_s[kThreads * MQ], l_s[kThreads * MQ];
+  __shared__ bool last_s;
+  // Step metadata (positions, tiles, block tables) is uploaded before the step's first kernel, so
+  // it is read before the PDL wait; q and the KV cache only after it.
+  const AttnTile tile = a.tiles[blockIdx.x];
+  const int g = blockIdx.y, split = blockIdx.z, tid = threadIdx.x;
+  const int hd = a.hd, G = a.nh / a.nkv, nq = tile.n_rows * G;
+  const int lanes = hd / 8, groups = kThreads / lanes, grp = tid / lanes, sub = tid - grp * lanes;
+  const SplitRange sr = V2Range(a, tile);
+  if (split >= sr.active) return;
+  const int s_lo = sr.lo + split * sr.chunk, s_hi = min(sr.hi, s_lo + sr.chunk);
+  const int32_t* bt_row = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks;
+  int qp[MQ];
+#pragma unroll
+  for (int qi = 0; qi < MQ; ++qi) qp[qi] = qi < nq ? a.pos[tile.row_begin + qi / G] : -1;
+  const int stride = groups * kV2Keys;
+  int64_t slot[kV2Keys];
+  auto slots_for = [&](int base) {
+#pragma unroll
+    for (int j = 0; j < kV2Keys; ++j) {
+      const int kk = base + j;
+      slot[j] = kk < s_hi ? static_cast<int64_t>(bt_row[kk / a.block_tokens]) * a.block_tokens + kk % a.block_tokens : -1;
+    }
+  };
+  // Rounds are uniform across the block (the shuffles need whole warps); a group's keys past s_hi are masked.
+  slots_for(s_lo + grp * kV2Keys);
+
+  GridDepWait();
+  GridDepLaunch(a.early);
+  const KV* k_cache = static_cast<const KV*>(a.k_cache);
+  const KV* v_cache = static_cast<const KV*>(a.v_cache);
+  const float scale = rsqrtf(static_cast<float>(hd));
+  float q[MQ][8], acc[MQ][8], m[MQ], l[MQ];
+#pragma unroll
+  for (int qi = 0; qi < MQ; ++qi) {
+    const float* src = a.q + static_cast<int64_t>(tile.row_begin + qi / G) * a.ldq + (g * G + qi % G) * hd + sub * 8;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      q[qi][e] = qi < nq ? src[e] * scale : 0.0f;
+      acc[qi][e] = 0.0f;
+    }
+    m[qi] = -INFINITY;
+    l[qi] = 0.0f;
+  }
+
+  for (int rb = s_lo; rb < s_hi; rb += stride) {
+    const int base = rb + grp * kV2Keys;
+    Vec8<KV> kv[kV2Keys], vv[kV2Keys];
+    bool live[kV2Keys];  // this round's keys: slot[] is refilled for the next round below
+#pragma unroll
+    for (int j = 0; j < kV2Keys; ++j) {
+      live[j] = slot[j] >= 0;
+      if (live[j]) {
+        const int64_t off = (slot[j] * a.nkv + g) * hd + sub * 8;
+        kv[j].Load(k_cache + off);
+        vv[j].Load(v_cache + off);
+      }
+    }
+    slots_for(base + stride);  // the next round's block-table reads overlap this round's loads
+    float s[kV2Keys][MQ];
+#pragma unroll
+    for (int j = 0; j < kV2Keys; ++j) {
+      float kf[8];
+      kv[j].Get(kf);
+#pragma unroll
+      for (int qi = 0; qi < MQ; ++qi) {
+        float d = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) d += q[qi][e] * kf[e];
+        s[j][qi] = d;
+      }
+    }
+    for (int o = lanes >> 1; o > 0; o >>= 1) {
+#pragma unroll
+      for (int j = 0; j < kV2Keys; ++j) {
+#pragma unroll
+        for (int qi = 0; qi < MQ; ++qi) s[j][qi] += __shfl_xor_sync(0xffffffffu, s[j][qi], o);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < kV2Keys; ++j) {
+      const int kk = base + j;
+#pragma unroll
+      for (int qi = 0; qi < MQ; ++qi) {
+        const bool ok = kk < s_hi && kk <= qp[qi] && (a.window <= 0 || kk > qp[qi] - a.window);
+        if (!ok) s[j][qi] = -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int qi = 0; qi < MQ; ++qi) {
+      float mx = m[qi];
+#pragma unroll
+      for (int j = 0; j < kV2Keys; ++j) mx = fmaxf(mx, s[j][qi]);
+      if (mx == -INFINITY) continue;  // no key of this query yet
+      const float alpha = expf(m[qi] - mx);
+      m[qi] = mx;
+      l[qi] *= alpha;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[qi][e] *= alpha;
+    }
+#pragma unroll
+    for (int j = 0; j < kV2Keys; ++j) {
+      if (!live[j]) continue;
+      float vf[8];
+      vv[j].Get(vf);
+#pragma unroll
+      for (int qi = 0; qi < MQ; ++qi) {
+        const float p = s[j][qi] == -INFINITY ? 0.0f : expf(s[j][qi] - m[qi]);
+        l[qi] += p;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[qi][e] += p * vf[e];
+      }
+    }
+  }
+
+  // Merge the groups: (m, l, acc) per group and query in shared memory, then one thread per
+  // (query, dim) walks the groups in order.
+#pragma unroll
+  for (int qi = 0; qi < MQ; ++qi) {
+    if (sub == 0) {
+      m_s[grp * MQ + qi] = m[qi];
+      l_s[grp * MQ + qi] = l[qi];
+    }
+    float4* dst = reinterpret_cast<float4*>(acc_s + (grp * MQ + qi) * hd + sub * 8);
+    dst[0] = make_float4(acc[qi][0], acc[qi][1], acc[qi][2], acc[qi][3]);
+    dst[1] = make_float4(acc[qi][4], acc[qi][5], acc[qi][6], acc[qi][7]);
+  }
+  __syncthreads();
+  for (int idx = tid; idx < nq * hd; idx += kThreads) {
+    const int qi = idx / hd, d = idx - qi * hd;
+    float mx = -INFINITY;
+    for (int gi = 0; gi < groups; ++gi) mx = fmaxf(mx, m_s[gi * MQ + qi]);
+    float num = 0.0f, den = 0.0f;
+    if (mx != -INFINITY) {
+      for (int gi = 0; gi < groups; ++gi) {
+        const float mg = m_s[gi * MQ + qi];
+        if (mg == -INFINITY) continue;
+        const float w = expf(mg - mx);
+        num += w * acc_s[(gi * MQ + qi) * hd + d];
+        den += w * l_s[gi * MQ + qi];
+      }
+    }
+    const int r = tile.row_begin + qi / G, h = g * G + qi % G;
+    if (sr.active == 1) {
+      const float v = den > 0.0f ? num / den : 0.0f;
+      const int64_t o = (static_cast<int64_t>(r) * a.nh + h) * hd + d;
+      if (a.out_f) a.out_f[o] = v;
+      if (a.out_b) a.out_b[o] = __float2bfloat16(v);
+    } else {
+      float* out = a.partials + ((static_cast<int64_t>(r) * a.nh + h) * a.splits + split) * (hd + 2);
+      out[d] = num;
+      if (d == 0) {
+        out[hd] = mx;
+        out[hd + 1] = den;
+      }
+    }
+  }
+  if (sr.active == 1) return;
+  // Publish the partial; the last block of this (tile, kv head) merges.
+  __threadfence();
+  __syncthreads();
+  unsigned int* done = &g_split_done[blockIdx.x * a.nkv + g];
+  if (tid == 0) last_s = atomicAdd(done, 1u) == static_cast<unsigned int>(sr.active - 1);
+  __syncthreads();
+  if (!last_s) return;
+  __threadfence();
+  // Merge weights per (query, split) first (all loads in parallel), then the accumulators.
+  __shared__ float w_s[kV2MaxMq][kV2MaxSplits];
+  for (int i = tid; i < nq * sr.active; i += kThreads) {
+    const int qi = i / sr.active, sp = i - qi * sr.active;
+    const int r = tile.row_begin + qi / G, h = g * G + qi % G;
+    const float* p = a.partials + ((static_cast<int64_t>(r) * a.nh + h) * a.splits + sp) * (hd + 2);
+    const float ls = __ldcg(p + hd + 1);
+    m_s[qi * kV2MaxSplits + sp] = ls > 0.0f ? __ldcg(p + hd) : -INFINITY;
+    l_s[qi * kV2MaxSplits + sp] = ls;
+  }
+  __syncthreads();
+  for (int j = tid; j < nq * sr.active; j += kThreads) {
+    const int qi = j / sr.active, sp = j - qi * sr.active;
+    float mx = -INFINITY;
+    for (int i = 0; i < sr.active; ++i) mx = fmaxf(mx, m_s[qi * kV2MaxSplits + i]);
+    float den = 0.0f;
+    for (int i = 0; i < sr.active; ++i) {
+      const float mi = m_s[qi * kV2MaxSplits + i];
+      if (mi != -INFINITY) den += expf(mi - mx) * l_s[qi * kV2MaxSplits + i];
+    }
+    const float mine = m_s[qi * kV2MaxSplits + sp];
+    w_s[qi][sp] = mine == -INFINITY || !(den > 0.0f) ? 0.0f : expf(mine - mx) / den;
+  }
+  __syncthreads();
+  for (int idx = tid; idx < nq * hd; idx += kThreads) {
+    const int qi = idx / hd, d = idx - qi * hd;
+    const int r = tile.row_begin + qi / G, h = g * G + qi % G;
+    const float* base_p = a.partials + (static_cast<int64_t>(r) * a.nh + h) * a.splits * (hd + 2) + d;
+    float v = 0.0f;
+#pragma unroll 8
+    for (int sp = 0; sp < sr.active; ++sp) {
+      const float w = w_s[qi][sp];
+      if (w != 0.0f) v += w * __ldcg(base_p + sp * (hd + 2));
+    }
+    const int64_t o = (static_cast<int64_t>(r) * a.nh + h) * hd + d;
+    if (a.out_f) a.out_f[o] = v;
+    if (a.out_b) a.out_b[o] = __float2bfloat16(v);
+  }
+  if (tid == 0) *done = 0u;  // ready for the next launch (graph replays included)
+}
+
+bool V2FromEnv() {
+  static const bool on = [] {
+    const char* v = std::getenv("MIXSERVE_ATTN_V2");
+    return v == nullptr || v[0] != '0';
+  }();
+  return on;
+}
+
+// MIXSERVE_ATTN_EARLY=1: the v2 kernel lets the next kernel launch right after its own PDL wait
+// (the fused O projection then prefetches its weights while attention runs). Default off.
+bool V2EarlyFromEnv() {
+  static const bool on = [] {
+    const char* v = std::getenv("MIXSERVE_ATTN_EARLY");
+    return v != nullptr && v[0] == '1';
+  }();
+  return on;
+}
+
+// Whether the v2 kernel takes these arguments.
+bool V2Applies(const AttnArgs& a, int nq) {
+  if (a.version == 1 || (a.version == 0 && !V2FromEnv())) return false;
+  const int lanes = a.hd / 8;
+  if (a.hd % 8 != 0 || lanes > 32 || (lanes & (lanes - 1)) != 0) return false;
+  if (nq > kV2MaxMq || a.splits > kV2MaxSplits) return false;
+  return a.splits == 1 || static_cast<int64_t>(a.n_tiles) * a.nkv <= kV2Counters;
+}
+
+template <typename KV>
+void DispatchV2(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
+  if (nq <= 4) {
+    LaunchKernel(DecodeAttentionKernel<4, KV>, grid, dim3(kThreads), 0, stream, a);
+  } else {
+    LaunchKernel(DecodeAttentionKernel<8, KV>, grid, dim3(kThreads), 0, stream, a);
+  }
+}
+
 template <typename KV>
 void Dispatch(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
   if (nq <= 4) {
@@ -208,11 +510,20 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   AttnArgs a = args;
   a.early = EarlyTriggerEnabled();
   if (a.n_tiles == 0) return cudaSuccess;
-  if (a.hd % 8 != 0 || a.hd > kMaxHd || kThreads % a.hd != 0 || a.nh % a.nkv != 0) return cudaErrorInvalidValue;
+  if (a.hd % 8 != 0 || a.nh % a.nkv != 0 || a.splits < 1) return cudaErrorInvalidValue;
   if (a.tile_rows < 1 || a.tile_rows > kAttnTileRows) return cudaErrorInvalidValue;
   const int nq = a.tile_rows * (a.nh / a.nkv);
   dim3 grid(a.n_tiles, a.nkv, a.splits);
-  if (nq > 32) return cudaErrorInvalidValue;
+  if (V2Applies(a, nq)) {
+    a.early = a.early || V2EarlyFromEnv();
+    if (a.kv_f32) {
+      DispatchV2<float>(nq, grid, a, stream);
+    } else {
+      DispatchV2<bf16>(nq, grid, a, stream);
+    }
+    return cudaGetLastError();
+  }
+  if (a.hd > kMaxHd || kThreads % a.hd != 0 || nq > 32) return cudaErrorInvalidValue;
   if (a.kv_f32) {
     Dispatch<float>(nq, grid, a, stream);
   } else {
@@ -222,6 +533,17 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   LaunchKernel(CombineKernel, dim3(dim3(a.n_rows, a.nh)), dim3(a.hd), 0, stream, a);
   return cudaGetLastError();
+}
+
+int PagedAttentionSplits(int sms, int n_tiles, int nkv, int max_span, bool fixed_for_graph, int64_t per_split,
+                         int64_t partial_elems) {
+  const int base_blocks = std::max(1, n_tiles * nkv);
+  int splits = std::clamp((2 * sms + base_blocks - 1) / base_blocks, 1, 32);
+  // v2 gives each split at least kV2MinChunk keys on its own; the old kernel wants ~64 keys a split.
+  const int min_keys = V2FromEnv() ? kV2MinChunk : 64;
+  if (!fixed_for_graph) splits = std::min(splits, std::max(1, (max_span + min_keys - 1) / min_keys));
+  if (per_split > 0) splits = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(splits, partial_elems / per_split)));
+  return splits;
 }
 
 }  // namespace mixserve::cuda

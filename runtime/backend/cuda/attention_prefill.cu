@@ -32,8 +32,14 @@ __global__ void PackKernel(const float* qkv, int ldq, int nh, int nkv, int hd, i
 }
 
 // Block per (row m, kv head g): softmax over keys [0, Tk) of s (scaled scores) with the causal and
-// window mask of query position q0 + m / G; writes p (bf16, zeros where masked).
-__global__ void MaskedSoftmaxKernel(const float* s, bf16* p, int rows, int Tk, int G, int q0, int window) {
+// window mask of query position q0 + m / G; writes p (bf16, zeros where masked). With hilo it also
+// writes the rounding remainder p - bf16(p) as bf16 into the row's own storage in s (bf16 element
+// 2 * ((g * rows + m) * Tk) + n, i.e. a (rows, Tk) bf16 matrix with leading dimension 2 * Tk), so a
+// second P.V GEMM over it restores ~16 bits of each probability. bf16 P alone (8 bits) is what
+// failed tiny-mixtral-swa's goldens (logits max abs 0.40): with a window of 8 keys each probability
+// is large and its rounding error does not average out (numpy emulation of the model: fp32 1.4e-6,
+// bf16 K/V 0.030, + bf16 P 0.39, + bf16 q and P as hi + lo 0.026).
+__global__ void MaskedSoftmaxKernel(float* s, bf16* p, int rows, int Tk, int G, int q0, int window, bool hilo) {
   GridDepWait();
   __shared__ float scratch[32];
   const int m = blockIdx.x, g = blockIdx.y;
@@ -54,10 +60,20 @@ __global__ void MaskedSoftmaxKernel(const float* s, bf16* p, int rows, int Tk, i
   for (int n = threadIdx.x; n < Tk; n += blockDim.x) {
     if (n >= lo && n <= t) sum += expf(s[off + n] - mx);
   }
-  sum = BlockSum(sum, scratch);
+  sum = BlockSum(sum, scratch);  // its barriers also order every read of s above before the writes below
   const float inv = 1.0f / sum;
-  for (int n = threadIdx.x; n < Tk; n += blockDim.x) {
-    p[off + n] = __float2bfloat16(n >= lo && n <= t ? expf(s[off + n] - mx) * inv : 0.0f);
+  bf16* lo_row = reinterpret_cast<bf16*>(s) + 2 * off;
+  for (int b = 0; b < Tk; b += blockDim.x) {
+    const int n = b + threadIdx.x;
+    const float v = n < Tk && n >= lo && n <= t ? expf(s[off + n] - mx) * inv : 0.0f;
+    // The remainder of element n lands in float slot n / 2 <= n of this row: read in this step or
+    // an earlier one, and later steps read only slots >= b + blockDim.
+    if (hilo) __syncthreads();
+    if (n < Tk) {
+      const bf16 hi = __float2bfloat16(v);
+      p[off + n] = hi;
+      if (hilo) lo_row[n] = __float2bfloat16(v - __bfloat162float(hi));
+    }
   }
 }
 
@@ -83,7 +99,14 @@ cudaError_t LaunchPrefillPack(const float* qkv, int ldq, int nh, int nkv, int hd
 
 cudaError_t LaunchMaskedSoftmax(const float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
                                 cudaStream_t stream) {
-  LaunchKernel(MaskedSoftmaxKernel, dim3(dim3(rows, nkv)), dim3(256), 0, stream, s, p, rows, Tk, G, q0, window);
+  LaunchKernel(MaskedSoftmaxKernel, dim3(dim3(rows, nkv)), dim3(256), 0, stream, const_cast<float*>(s), p, rows, Tk, G,
+               q0, window, false);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchMaskedSoftmaxHiLo(float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
+                                    cudaStream_t stream) {
+  LaunchKernel(MaskedSoftmaxKernel, dim3(dim3(rows, nkv)), dim3(256), 0, stream, s, p, rows, Tk, G, q0, window, true);
   return cudaGetLastError();
 }
 

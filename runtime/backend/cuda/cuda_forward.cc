@@ -117,12 +117,9 @@ Status CudaModel::BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* p, Di
   d->rows = static_cast<int>(p->tokens.size());
   d->logit_rows = static_cast<int>(p->logit_rows.size());
   d->n_tiles = static_cast<int>(p->tiles.size());
-  const int base_blocks = std::max(1, d->n_tiles * s.num_kv_heads);
-  int splits = std::clamp((2 * sms_ + base_blocks - 1) / base_blocks, 1, 32);
-  if (pad_rows == 0) splits = std::min(splits, std::max(1, (max_span + 63) / 64));
+  // The split rule lives with the attention kernel (attention.cu).
   const int64_t per_split = static_cast<int64_t>(d->rows) * s.num_heads * (s.head_dim + 2);
-  splits = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(splits, partial_elems_ / per_split)));
-  d->splits = splits;
+  d->splits = PagedAttentionSplits(sms_, d->n_tiles, s.num_kv_heads, max_span, pad_rows > 0, per_split, partial_elems_);
   return Status::Ok();
 }
 
@@ -166,17 +163,52 @@ Status CudaModel::RunForward(const Dims& d) {
     return lt_.Run(stream_, R, N, K, xb, w, y, nullptr, acc);
   };
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("embed", LaunchEmbed(x_, weights_.embed(), d_tokens_, R, H, stream_)));
+  // Batch-1/2 decode fusions (decode_fused.cu): norm + combine + QKV + RoPE + KV write in one kernel,
+  // which writes the combined residual to the other buffer of a ping-pong pair (x_, x2_); and the O
+  // projection with the post-attention norm. Both off with MIXSERVE_FUSED_QKV=0 / MIXSERVE_FUSED_ONORM=0.
+  const bool fused_qkv = skinny && FusedQkvEnabled() && FusedQkvApplies(R, H, hd, k) && d.dense.empty();
+  const bool fused_onorm = skinny && R <= 2 && FusedOutNormEnabled() && (nh * hd) % 8 == 0;
+  float* xres = x_;  // the residual stream of this layer (after the QKV step)
   for (int l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = weights_.layer(l);
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(x_, R, nullptr, H, l > 0 ? moe_out_ : nullptr, pos_of_pair_,
-                                                          topk_w_, k, w.input_norm, s.rms_norm_eps, xn_f_, xn_b_,
-                                                          stream_)));
-    MIXSERVE_CUDA_RETURN_IF_ERROR(proj("qkv", w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
     const int64_t kv_bytes = options_.kv_f32 ? 4 : 2;
     char* kc = k_cache_ + layer_cache_elems_ * kv_bytes * l;
     char* vc = v_cache_ + layer_cache_elems_ * kv_bytes * l;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("rope", LaunchRopeKv(qkv_, d_pos_, d_slot_, R, nh, nkv, hd, s.rope_theta, kc, vc,
-                                              options_.kv_f32, stream_)));
+    if (fused_qkv) {
+      FusedQkvArgs f;
+      f.x_in = xres;
+      f.x_out = xres == x_ ? x2_ : x_;
+      f.moe_out = l > 0 ? moe_out_ : nullptr;
+      f.pos_of_pair = pos_of_pair_;
+      f.topk_w = topk_w_;
+      f.k = k;
+      f.norm_w = w.input_norm;
+      f.eps = s.rms_norm_eps;
+      f.w = w.wqkv;
+      f.rows = R;
+      f.H = H;
+      f.nh = nh;
+      f.nkv = nkv;
+      f.hd = hd;
+      f.theta = s.rope_theta;
+      f.pos = d_pos_;
+      f.slot = d_slot_;
+      f.qkv = qkv_;
+      f.k_cache = kc;
+      f.v_cache = vc;
+      f.kv_f32 = options_.kv_f32;
+      f.l2_next = w.wo;
+      f.l2_next_bytes = static_cast<int64_t>(H) * nh * hd * 2;
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+qkv+rope", LaunchFusedQkv(f, stream_)));
+      xres = f.x_out;
+    } else {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(xres, R, nullptr, H, l > 0 ? moe_out_ : nullptr,
+                                                                          pos_of_pair_, topk_w_, k, w.input_norm,
+                                                                          s.rms_norm_eps, xn_f_, xn_b_, stream_)));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(proj("qkv", w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("rope", LaunchRopeKv(qkv_, d_pos_, d_slot_, R, nh, nkv, hd, s.rope_theta, kc, vc,
+                                                              options_.kv_f32, stream_)));
+    }
     AttnArgs a;
     a.q = qkv_;
     a.ldq = qkv_dim;
@@ -201,13 +233,31 @@ Status CudaModel::RunForward(const Dims& d) {
     a.out_b = skinny ? nullptr : att_b_;
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
     for (auto [row0, T] : d.dense) MIXSERVE_CUDA_RETURN_IF_ERROR(DensePrefill(row0, T, a.out_f, a.out_b));
-    MIXSERVE_CUDA_RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, x_, H, true));
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(x_, R, nullptr, H, nullptr, nullptr, nullptr, 0, w.post_norm,
-                                                         s.rms_norm_eps, xn_f_, xn_b_, stream_)));
+    if (fused_onorm) {
+      FusedOutNormArgs o;
+      o.att = att_f_;
+      o.ld_att = nh * hd;
+      o.w = w.wo;
+      o.rows = R;
+      o.N = H;
+      o.K = nh * hd;
+      o.x = xres;
+      o.norm_w = w.post_norm;
+      o.eps = s.rms_norm_eps;
+      o.out_f = xn_f_;
+      o.out_b = xn_b_;  // the padded MoE path (pairs > skinny_max_pairs) reads the bf16 copy
+      o.counter = fused_counter_;
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("o_proj+norm", LaunchFusedOutNorm(o, stream_)));
+    } else {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, xres, H, true));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(xres, R, nullptr, H, nullptr, nullptr, nullptr, 0,
+                                                                         w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
+                                                                         stream_)));
+    }
     MIXSERVE_CUDA_RETURN_IF_ERROR(RunMoe(l, R));
   }
   const int L = d.logit_rows;
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(x_, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(xres, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
                                                         weights_.final_norm(), s.rms_norm_eps, xn_f_, xn_b_, stream_)));
   if (L <= options_.skinny_max_rows) {
     SkinnyArgs a;

@@ -1,5 +1,7 @@
 #include "runtime/backend/cuda/cuda_model.h"
+#include "runtime/backend/cuda/device_info.h"
 #include "runtime/backend/cuda/kernel_timer.h"
+#include "runtime/backend/cuda/moe_experts.h"
 
 #include <cuda_runtime.h>
 
@@ -15,27 +17,6 @@ std::string GiB(double bytes) {
   return buf;
 }
 
-// A one-line reason why no usable GPU is there, or empty.
-std::string DeviceProblem() {
-  int n = 0;
-  cudaError_t err = cudaGetDeviceCount(&n);
-  if (err == cudaErrorInsufficientDriver) {
-    int driver = 0, runtime = 0;
-    cudaDriverGetVersion(&driver);
-    cudaRuntimeGetVersion(&runtime);
-    cudaGetLastError();
-    if (driver == 0) return "no CUDA GPU found (no NVIDIA driver loaded)";
-    return "CUDA driver too old: it supports CUDA " + std::to_string(driver / 1000) + "." +
-           std::to_string(driver % 1000 / 10) + ", mixserve needs CUDA " + std::to_string(runtime / 1000) + "." +
-           std::to_string(runtime % 1000 / 10);
-  }
-  if (err != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    return std::string("no CUDA GPU found (") + (err != cudaSuccess ? cudaGetErrorString(err) : "0 devices") + ")";
-  }
-  return "";
-}
-
 }  // namespace
 
 Result<std::unique_ptr<CudaModel>> CudaModel::Create(const CudaModelConfig& config, const std::string& model_dir,
@@ -46,7 +27,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::Create(const CudaModelConfig& conf
     return Status::InvalidArgument("model shape not supported by the CUDA backend (head_dim must divide 128, "
                                    "hidden and intermediate sizes be multiples of 8, at most 16 experts)");
   }
-  if (std::string problem = DeviceProblem(); !problem.empty()) return Status::Unavailable(problem);
+  if (std::string problem = NoGpuReason(); !problem.empty()) return Status::Unavailable(problem);
   std::unique_ptr<CudaModel> m(new CudaModel(config, options));
   if (Status st = m->Init(model_dir); !st.ok()) return st;
   return m;
@@ -90,7 +71,7 @@ Status CudaModel::AllocateScratch() {
   const int64_t R = options_.max_batch_tokens, H = s.hidden_size, I = s.intermediate_size, V = s.vocab_size;
   const int64_t k = std::max(s.experts_per_token, 1), E = std::max(s.num_experts, 1);
   const int64_t kv_bytes = options_.kv_f32 ? 4 : 2;
-  const int64_t P = std::max(R * k, E > 1 ? E * std::min<int64_t>(options_.padded_max_rows, R) : 0), qkv_dim = (s.num_heads + 2 * s.num_kv_heads) * s.head_dim;
+  const int64_t P = MoeScratchRows(R, E, k, options_.padded_max_rows), qkv_dim = (s.num_heads + 2 * s.num_kv_heads) * s.head_dim;
   const int64_t nhhd = static_cast<int64_t>(s.num_heads) * s.head_dim;
   const int64_t L = options_.max_logit_rows, S = options_.max_seqs + 1;
   const int bt = options_.kv_block_tokens;
@@ -118,6 +99,7 @@ Status CudaModel::AllocateScratch() {
       {reinterpret_cast<void**>(&moe_xs_), P * H * 2},       {reinterpret_cast<void**>(&moe_gu_), P * 2 * I * 2},
       {reinterpret_cast<void**>(&moe_act_b_), P * I * 2},    {reinterpret_cast<void**>(&moe_out_), P * H * 4},
       {reinterpret_cast<void**>(&logits_), L * V * 4},       {reinterpret_cast<void**>(&d_argmax_), L * 4},
+      {reinterpret_cast<void**>(&x2_), 2 * H * 4},          {reinterpret_cast<void**>(&fused_counter_), 256},
   };
   if (options_.dense_prefill_min_tokens > 0 && !options_.kv_f32) {
     const int64_t chunk = std::min<int64_t>(std::max(1, options_.dense_prefill_chunk), R), kv_rows = R + 8;
@@ -140,12 +122,27 @@ Status CudaModel::AllocateScratch() {
     options_.num_kv_blocks = static_cast<int>(std::max<int64_t>(0, avail) * options_.kv_memory_fraction / block_bytes);
   }
   if (options_.num_kv_blocks < min_blocks || (options_.num_kv_blocks + 1) * block_bytes > avail) {
-    return Status::Unavailable("out of GPU memory for the KV cache: --max-model-len " +
-                               std::to_string(options_.max_model_len) + " needs " +
-                               GiB(static_cast<double>((std::max<int64_t>(min_blocks, options_.num_kv_blocks) + 1) *
-                                                       block_bytes + scratch)) +
-                               " (KV + activations), " + GiB(static_cast<double>(std::max<int64_t>(0, avail + scratch))) +
-                               " free after the weights");
+    const int64_t one_seq = (min_blocks + 1) * block_bytes;
+    const std::string free_after = GiB(static_cast<double>(std::max<int64_t>(0, avail))) +
+                                   " free for it after the weights and " + GiB(static_cast<double>(scratch)) +
+                                   " of activations";
+    if (one_seq > avail) {
+      return Status::Unavailable("out of GPU memory for the KV cache: one sequence of --max-model-len " +
+                                 std::to_string(options_.max_model_len) + " tokens needs " +
+                                 GiB(static_cast<double>(one_seq)) + ", " + free_after +
+                                 " (lower --max-model-len or --layers, or use a larger GPU)");
+    }
+    if (options_.num_kv_blocks < min_blocks) {
+      return Status::InvalidArgument("the KV cache of " + std::to_string(options_.num_kv_blocks) + " blocks (" +
+                                     std::to_string(int64_t{options_.num_kv_blocks} * bt) +
+                                     " tokens) cannot hold one sequence of --max-model-len " +
+                                     std::to_string(options_.max_model_len) + " tokens (" +
+                                     GiB(static_cast<double>(one_seq)) + "): raise --kv-cache-memory or lower --max-model-len");
+    }
+    return Status::Unavailable("out of GPU memory for the KV cache: " + std::to_string(options_.num_kv_blocks) +
+                               " blocks need " +
+                               GiB(static_cast<double>((int64_t{options_.num_kv_blocks} + 1) * block_bytes)) + ", " +
+                               free_after + " (lower --kv-cache-memory)");
   }
   scratch_block_ = options_.num_kv_blocks;
   layer_cache_elems_ = static_cast<int64_t>(options_.num_kv_blocks + 1) * bt * s.num_kv_heads * s.head_dim;
@@ -161,6 +158,7 @@ Status CudaModel::AllocateScratch() {
     *w.ptr = p;
   }
   cudaMemset(experts_touched_, 0, s.num_layers * 4);
+  cudaMemset(fused_counter_, 0, 256);
   if (pf_k_) {  // rows past a prompt's end are read (times zero) by P.V: keep them finite
     cudaMemset(pf_k_, 0, static_cast<int64_t>(s.num_kv_heads) * (R + 8) * s.head_dim * 2);
     cudaMemset(pf_v_, 0, static_cast<int64_t>(s.num_kv_heads) * (R + 8) * s.head_dim * 2);

@@ -19,6 +19,7 @@
 #include "runtime/backend/cuda/cuda_weights.h"
 #include "runtime/backend/cuda/lt_gemm.h"
 #include "runtime/backend/cuda/model_config.h"
+#include "runtime/backend/cuda/moe_experts.h"
 #include "runtime/base/status.h"
 
 namespace mixserve::cuda {
@@ -98,6 +99,7 @@ class CudaModel : public Backend {
   CudaModelOptions options_;
   DeviceWeights weights_;
   LtGemm lt_;
+  MoeLanes moe_lanes_;  // side streams of the grouped MoE's mode 2/3 (MIXSERVE_MOE_PREFILL)
   cudaStream_t stream_ = nullptr;
   double load_gbps_ = 0;
   double last_host_ms_ = 0;
@@ -118,6 +120,8 @@ class CudaModel : public Backend {
   int32_t* d_block_tables_ = nullptr;
   AttnTile* d_tiles_ = nullptr;
   float* x_ = nullptr;
+  float* x2_ = nullptr;            // (2, H): the fused decode path's second residual (ping-pong)
+  int* fused_counter_ = nullptr;  // FusedOutNorm's last-block counter (kept 0 between launches)
   float* xn_f_ = nullptr;
   bf16* xn_b_ = nullptr;
   float* qkv_ = nullptr;

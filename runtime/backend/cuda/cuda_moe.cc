@@ -9,18 +9,37 @@
 #include "runtime/backend/cuda/cuda_model.h"
 #include "runtime/backend/cuda/cuda_status.h"
 #include "runtime/backend/cuda/kernel_timer.h"
+#include "runtime/backend/cuda/moe_experts.h"
 
 namespace mixserve::cuda {
 
+namespace {
+
+// Rows of the MoE scratch, as CudaModel::AllocateScratch sizes it.
+int64_t ScratchRows(const CudaModelOptions& o, const cpu::ModelShape& s) {
+  return MoeScratchRows(o.max_batch_tokens, std::max(s.num_experts, 1), std::max(s.experts_per_token, 1), o.padded_max_rows);
+}
+
+// padded_max_rows, or MIXSERVE_MOE_PADDED_MAX where every expert's padded rows still fit the scratch.
+int PaddedMaxRows(const CudaModelOptions& o, const cpu::ModelShape& s) {
+  const int want = GetMoeSwitches().padded_max_rows;
+  if (want <= o.padded_max_rows) return o.padded_max_rows;
+  const int64_t E = std::max(s.num_experts, 1);
+  const int64_t fits = std::min<int64_t>(ScratchRows(o, s) / E, o.max_batch_tokens);
+  return static_cast<int>(std::max<int64_t>(o.padded_max_rows, std::min<int64_t>(want, fits)));
+}
+
+}  // namespace
+
 bool CudaModel::Padded(int R) const {
   const int k = std::max(config_.shape.experts_per_token, 1);
-  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= options_.padded_max_rows;
+  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= PaddedMaxRows(options_, config_.shape);
 }
 
 // Rows per expert in the padded path: at least 32, because cuBLASLt's M=16 GEMMs measured slower
 // than M=32 ones (bs16 22.2 ms/step vs bs32 20.5 ms on H100, 16 layers); never past the buffers.
 int CudaModel::PaddedStride(int R) const {
-  const int cap = std::min(options_.padded_max_rows, options_.max_batch_tokens);
+  const int cap = std::min(PaddedMaxRows(options_, config_.shape), options_.max_batch_tokens);
   return std::min(std::max(R, 32), std::max(cap, R));
 }
 
@@ -64,23 +83,27 @@ Status CudaModel::RunMoe(int l, int R) {
     b.K = I;
     return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
   }
+  MoeExperts m;
+  m.w13 = w.w13;
+  m.w2 = w.w2;
+  m.E = E;
+  m.H = H;
+  m.I = I;
+  m.k = k;
+  m.xn = xn_b_;
+  m.topk_ids = topk_ids_;
+  m.offsets = offsets_;
+  m.sorted_pairs = sorted_pairs_;
+  m.pos_of_pair = pos_of_pair_;
+  m.xs = moe_xs_;
+  m.gu = moe_gu_;
+  m.act = moe_act_b_;
+  m.out = moe_out_;
+  m.max_rows = ScratchRows(options_, s);
   if (Padded(R)) {
-    const int S = PaddedStride(R);
     // Every expert's GEMM over S >= R rows (rows past its count are zeros): no host sync, so the step
     // can be a CUDA graph; the extra rows cost little while the GEMMs are weight-bound.
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherPadded(moe_xs_, xn_b_, sorted_pairs_, offsets_, k, E, S, H, stream_)));
-    for (int e = 0; e < E; ++e) {
-      MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, S, 2 * I, H, moe_xs_ + static_cast<int64_t>(e) * S * H,
-                              w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
-                              moe_gu_ + static_cast<int64_t>(e) * S * 2 * I, false));
-    }
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, E * S, I, stream_)));
-    for (int e = 0; e < E; ++e) {
-      MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, S, H, I, moe_act_b_ + static_cast<int64_t>(e) * S * I,
-                              w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(e) * S * H,
-                              nullptr, false));
-    }
-    return Status::Ok();
+    return RunPaddedExperts(lt_, stream_, m, PaddedStride(R), GetMoeSwitches().batched);
   }
   std::vector<int32_t> off(E + 1);
   if (E == 1) {
@@ -90,23 +113,7 @@ Status CudaModel::RunMoe(int l, int R) {
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe offsets", cudaStreamSynchronize(stream_)));
     std::copy(h_offsets_, h_offsets_ + E + 1, off.begin());
   }
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(moe_xs_, xn_b_, sorted_pairs_, k, pairs, H, stream_)));
-  for (int e = 0; e < E; ++e) {
-    const int n = off[e + 1] - off[e];
-    if (n == 0) continue;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, n, 2 * I, H, moe_xs_ + static_cast<int64_t>(off[e]) * H,
-                            w.w13 + static_cast<int64_t>(e) * 2 * I * H, nullptr,
-                            moe_gu_ + static_cast<int64_t>(off[e]) * 2 * I, false));
-  }
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(moe_act_b_, moe_gu_, pairs, I, stream_)));
-  for (int e = 0; e < E; ++e) {
-    const int n = off[e + 1] - off[e];
-    if (n == 0) continue;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, n, H, I, moe_act_b_ + static_cast<int64_t>(off[e]) * I,
-                            w.w2 + static_cast<int64_t>(e) * H * I, moe_out_ + static_cast<int64_t>(off[e]) * H, nullptr,
-                            false));
-  }
-  return Status::Ok();
+  return RunGroupedExperts(lt_, stream_, m, off, GetMoeSwitches().prefill, &moe_lanes_);
 }
 
 Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
@@ -116,6 +123,9 @@ Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
   const int kv_rows = (T + 7) / 8 * 8;  // keys padded to 8 for the GEMMs' alignment; padding is masked
   const float* q = qkv_ + static_cast<int64_t>(row0) * qkv_dim;
   const int chunk = std::max(1, options_.dense_prefill_chunk);
+  // Where a sliding window masks keys, bf16 probabilities alone are too coarse (tiny-mixtral-swa: logits
+  // max abs 0.40 vs 0.03): P is kept as a bf16 pair (hi + remainder) and P.V takes two GEMMs.
+  const bool hi_lo = s.sliding_window > 0 && T > s.sliding_window;
   for (int q0 = 0; q0 < T; q0 += chunk) {
     const int Tq = std::min(chunk, T - q0);
     const int Tk = std::min(kv_rows, (q0 + Tq + 7) / 8 * 8);
@@ -138,8 +148,10 @@ Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
     sg.stride_y = static_cast<int64_t>(rows) * Tk;
     sg.alpha = 1.0f / std::sqrt(static_cast<float>(hd));
     MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, sg));
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("prefill softmax", LaunchMaskedSoftmax(pf_s_, pf_p_, rows, Tk, nkv, G, q0, s.sliding_window,
-                                                                stream_)));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("prefill softmax", hi_lo ? LaunchMaskedSoftmaxHiLo(pf_s_, pf_p_, rows, Tk, nkv, G, q0,
+                                                                                   s.sliding_window, stream_)
+                                                               : LaunchMaskedSoftmax(pf_s_, pf_p_, rows, Tk, nkv, G, q0,
+                                                                                     s.sliding_window, stream_)));
     GemmSpec og;
     og.M = rows;
     og.N = hd;
@@ -156,6 +168,14 @@ Status CudaModel::DensePrefill(int row0, int T, float* out_f, bf16* out_b) {
     og.ldy = hd;
     og.stride_y = static_cast<int64_t>(rows) * hd;
     MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, og));
+    if (hi_lo) {  // P's bf16 remainder, written over the scores: P.V += remainder.V
+      GemmSpec lg = og;
+      lg.x = reinterpret_cast<const bf16*>(pf_s_);
+      lg.ldx = 2 * static_cast<int64_t>(Tk);
+      lg.stride_x = 2 * static_cast<int64_t>(rows) * Tk;
+      lg.beta = 1.0f;
+      MIXSERVE_CUDA_RETURN_IF_ERROR(lt_.Run(stream_, lg));
+    }
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("prefill scatter", LaunchPrefillScatter(pf_o_, rows, nkv, G, hd, row0 + q0, out_f, out_b,
                                                                  stream_)));
   }

@@ -2,9 +2,13 @@
 
 #include <cuda_runtime.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -16,6 +20,8 @@ namespace {
 
 constexpr int64_t kAlign = 256;
 constexpr size_t kStagingBytes = size_t{32} << 20;
+// What must stay free beside the weights: the smallest KV cache and activations worth starting with.
+constexpr int64_t kMinHeadroom = int64_t{1} << 30;
 
 int64_t AlignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -63,6 +69,20 @@ struct CopyJob {
   bool dst_f32;
 };
 
+// Asks the kernel to start reading a mapped tensor from disk now (readahead of the whole range), so
+// the page faults of the copy loop find its pages already on their way. MIXSERVE_LOAD_WILLNEED=0: off.
+void AdviseWillNeed(const uint8_t* src, int64_t bytes) {
+  static const bool on = [] {
+    const char* env = std::getenv("MIXSERVE_LOAD_WILLNEED");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  if (!on || bytes <= 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(src) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(src) + static_cast<uintptr_t>(bytes);
+  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);  // advice only: errors do not matter
+}
+
 }  // namespace
 
 DeviceWeights::~DeviceWeights() {
@@ -81,13 +101,16 @@ Status DeviceWeights::Allocate(const CudaModelConfig& c) {
   bytes_ = BytesNeeded(c);
   size_t free_bytes = 0, total_bytes = 0;
   cudaMemGetInfo(&free_bytes, &total_bytes);
-  if (cudaMalloc(&base_, bytes_) != cudaSuccess) {
+  // Checked before asking: a failed cudaMalloc of most of the card says only "out of memory".
+  const bool fits = bytes_ + kMinHeadroom <= static_cast<int64_t>(free_bytes);
+  if (!fits || cudaMalloc(&base_, bytes_) != cudaSuccess) {
     cudaGetLastError();
     base_ = nullptr;
     return Status::Unavailable("out of GPU memory for the weights of " + c.name + " (" +
-                               std::to_string(c.shape.num_layers) + " layers): need " + GiB(bytes_) + ", " +
+                               std::to_string(c.shape.num_layers) + " layers, bf16): they need " + GiB(bytes_) +
+                               " plus " + GiB(kMinHeadroom) + " for the KV cache and activations, the GPU has " +
                                GiB(static_cast<int64_t>(free_bytes)) + " free of " +
-                               GiB(static_cast<int64_t>(total_bytes)) + " (try --layers N)");
+                               GiB(static_cast<int64_t>(total_bytes)) + " (try --layers N or more GPUs)");
   }
   Sizes z = SizesOf(c);
   char* p = static_cast<char*>(base_);
@@ -215,6 +238,7 @@ Status DeviceWeights::Load(const std::string& model_dir, int threads, double* gb
     for (size_t j = next++; ok && j < jobs.size(); j = next++) {
       const CopyJob& job = jobs[j];
       const size_t out_size = job.dst_f32 ? 4 : 2;
+      AdviseWillNeed(job.src, job.n * static_cast<int64_t>(model::DTypeSize(job.dtype)));
       const int64_t per_piece = kStagingBytes / std::max<size_t>(out_size, model::DTypeSize(job.dtype)) / 4;
       for (int64_t off = 0; ok && off < job.n; off += per_piece) {
         const int64_t n = std::min(per_piece, job.n - off);

@@ -1,4 +1,5 @@
-// What `mixserve bench` reports about the GPU: its name and the device copy bandwidth it measures.
+// What `mixserve bench` and `mixserve serve` learn about the GPU: whether one is usable (and if not,
+// why, in one line), its name, its free memory, and the device copy bandwidth.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,13 @@
 #include "runtime/base/status.h"
 
 namespace mixserve::cuda {
+
+// Empty when GPU 0 is usable; else one line naming what is missing: no driver, no device, or a
+// driver too old for this build's CUDA runtime (with both versions).
+std::string NoGpuReason();
+
+// Free and total memory of GPU 0, in bytes.
+Status GpuMemory(int64_t* free_bytes, int64_t* total_bytes);
 
 // The name of GPU 0 ("NVIDIA H200"), or an error when there is none.
 Result<std::string> GpuName();

@@ -54,6 +54,7 @@ struct SkinnyArgs {
   bool gate_up = false;
   bool accumulate = false;
   bool early = false;  // set by the launchers: PDL early trigger
+  bool wide = false;   // set by LaunchSkinnyGemm: 8 loads in flight per row for 1-2 rows (K >= 8192)
 };
 // With MIXSERVE_GEMV=3 in the environment it hands batch-1/2 work to gemv_direct.cu (opt-in: that
 // kernel measured slower on H100, bs1 172 vs 190 tok/s, 16 layers; kept for further work).
@@ -72,6 +73,65 @@ cudaError_t LaunchSkinnyDirect(const SkinnyArgs& args, cudaStream_t stream);
 // hold bf16, or fp32 when kv_f32 (the exact mode the golden tests use).
 cudaError_t LaunchRopeKv(float* qkv, const int32_t* pos, const int32_t* slot, int T, int nh, int nkv, int hd,
                          float theta, void* k_cache, void* v_cache, bool kv_f32, cudaStream_t stream);
+
+// ---- decode_fused.cu ----
+// Batch-1/2 decode fusions (rows <= 2, rows 0..rows-1 of every buffer).
+// LaunchFusedQkv = LaunchResidualNorm (with the MoE combine when moe_out is set) + the QKV skinny GEMM
+// + LaunchRopeKv in one kernel, except that the combined residual goes to x_out (x_in is only read):
+//   x_out[t] = x_in[t] + sum_j topk_w[t*k+j] * moe_out[pos_of_pair[t*k+j]]
+//   qkv[t]   = rope(W_qkv . rmsnorm(x_out[t]) * norm_w), k and v also to the paged caches at slot[t].
+struct FusedQkvArgs {
+  const float* x_in = nullptr;
+  float* x_out = nullptr;
+  const float* moe_out = nullptr;  // null: no combine (first layer)
+  const int32_t* pos_of_pair = nullptr;
+  const float* topk_w = nullptr;
+  int k = 0;
+  const float* norm_w = nullptr;
+  float eps = 0;
+  const bf16* w = nullptr;  // ((nh + 2*nkv) * hd, H)
+  int rows = 0, H = 0, nh = 0, nkv = 0, hd = 0;
+  float theta = 0;
+  const int32_t* pos = nullptr;
+  const int32_t* slot = nullptr;
+  float* qkv = nullptr;  // (rows, (nh + 2*nkv) * hd)
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  bool kv_f32 = false;
+  // Optional: bytes to prefetch into L2 after the weight stream (the O projection's weights, read
+  // after attention). A hint only; MIXSERVE_L2_NEXT=0 turns it off.
+  const void* l2_next = nullptr;
+  int64_t l2_next_bytes = 0;
+  bool early = false;     // set by the launcher
+  bool prefetch = false;  // set by the launcher: first weight loads before the PDL wait
+};
+bool FusedQkvApplies(int rows, int H, int hd, int k);
+cudaError_t LaunchFusedQkv(const FusedQkvArgs& args, cudaStream_t stream);
+// x[t, :N] += att[t, :K] . W^T (W: (N, K)), then out[t] = rmsnorm(x[t]) * norm_w (out_f and/or out_b),
+// the norm done by the grid's last block. counter: a device int that is 0 before the launch (left 0).
+struct FusedOutNormArgs {
+  const float* att = nullptr;
+  int ld_att = 0;
+  const bf16* w = nullptr;
+  int rows = 0, N = 0, K = 0;
+  float* x = nullptr;  // (rows, N)
+  const float* norm_w = nullptr;
+  float eps = 0;
+  float* out_f = nullptr;
+  bf16* out_b = nullptr;
+  int* counter = nullptr;
+  bool early = false;     // set by the launcher
+  bool prefetch = false;  // set by the launcher
+};
+cudaError_t LaunchFusedOutNorm(const FusedOutNormArgs& args, cudaStream_t stream);
+// Environment switches, read once: MIXSERVE_FUSED_QKV=0 / MIXSERVE_FUSED_ONORM=0 turn the fusions off
+// (default on). MIXSERVE_GEMV_VARIANT=a|b|c picks the fused kernels' shape (see decode_fused.cu).
+// MIXSERVE_PREFETCH=0: no weight loads before the PDL wait in the fused kernels, and no early
+// trigger from the batch-1/2 MoE down projection (default on; see gemv.cu).
+bool FusedQkvEnabled();
+bool FusedOutNormEnabled();
+bool DecodePrefetchEnabled();
+bool L2NextEnabled();
 
 // ---- attention.cu ----
 // One attention tile: n_rows (<= kAttnTileRows) consecutive query rows of one sequence.
@@ -100,10 +160,20 @@ struct AttnArgs {
   float* out_f = nullptr;  // (rows, nh * hd)
   bf16* out_b = nullptr;
   bool early = false;  // set by the launcher: PDL early trigger
+  // 0: MIXSERVE_ATTN_V2 decides (default on); 1: split kernel + combine kernel; 2: the one-launch
+  // decode kernel where it applies (tile_rows * nh / nkv <= 8, hd = 8 * 2^i <= 256), else 1.
+  int version = 0;
 };
 // Flash-decoding over KV blocks: split-K partials, then a combine pass. GQA: query head h reads
-// kv head h / (nh / nkv). Causal, with a sliding window when window > 0.
+// kv head h / (nh / nkv). Causal, with a sliding window when window > 0. With the v2 decode kernel
+// `splits` is an upper bound: each split takes at least 32 keys (shorter contexts use fewer), and
+// the last split block of each (tile, kv head) merges the partials (no second launch).
 cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream);
+// The split count for LaunchPagedAttention: enough blocks for ~2 waves over `sms` SMs, at most 32,
+// bounded by the partials buffer (rows * nh * (hd + 2) floats per split, `partial_elems` in all).
+// With graphs (fixed_for_graph) the context is unknown at capture, so max_span is ignored.
+int PagedAttentionSplits(int sms, int n_tiles, int nkv, int max_span, bool fixed_for_graph, int64_t per_split,
+                         int64_t partial_elems);
 
 // ---- attention_prefill.cu ----
 // Tensor-core prefill attention pieces (see cuda_forward.cc): pack rows [0, T) of k/v into kb/vb
@@ -114,6 +184,12 @@ cudaError_t LaunchPrefillPack(const float* qkv, int ldq, int nh, int nkv, int hd
                               bf16* kb, bf16* vb, bool pack_kv, int kv_rows, cudaStream_t stream);
 cudaError_t LaunchMaskedSoftmax(const float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
                                 cudaStream_t stream);
+// The same, plus the remainder p - bf16(p) as bf16 written over s itself: for kv head g it is the
+// (rows, Tk) matrix at reinterpret_cast<bf16*>(s) + 2 * g * rows * Tk with leading dimension 2 * Tk.
+// P.V then takes two GEMMs (p, then the remainder with beta = 1): ~16-bit probabilities, which the
+// tiny-mixtral-swa goldens need under a sliding window (bf16 P alone: logits max abs 0.40).
+cudaError_t LaunchMaskedSoftmaxHiLo(float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
+                                    cudaStream_t stream);
 cudaError_t LaunchPrefillScatter(const float* o, int rows, int nkv, int G, int hd, int row0, float* out_f, bf16* out_b,
                                  cudaStream_t stream);
 
@@ -128,6 +204,10 @@ cudaError_t LaunchPrefillScatter(const float* o, int rows, int nkv, int G, int h
 cudaError_t LaunchRouter(const float* xn, const bf16* router, int T, int H, int E, int k, int32_t* topk_ids,
                          float* topk_w, int32_t* offsets, int32_t* sorted_pairs, int32_t* pos_of_pair,
                          int32_t* experts_touched, int pad_stride, cudaStream_t stream);
+// Which router LaunchRouter uses for T <= 64 (tests compare them in one binary): 0 = the
+// MIXSERVE_ROUTER_V2 environment switch (default on), 1 = the one-block fused router, 2 = the GEMV
+// split over blocks with the last block doing softmax / top-k / grouping.
+void SetRouterVersion(int version);
 
 // ---- moe_grouped.cu ----
 // out[p, :] = x[gather[p] / div, :] for p < n (bf16 rows of width H).
@@ -137,8 +217,19 @@ cudaError_t LaunchGatherRows(bf16* out, const bf16* x, const int32_t* gather, in
 // i < count_e (from offsets), else zeros.
 cudaError_t LaunchGatherPadded(bf16* out, const bf16* x, const int32_t* sorted_pairs, const int32_t* offsets, int div,
                                int E, int stride, int H, cudaStream_t stream);
+// The same padded layout from the compact grouping (sorted_pairs as the router writes it with
+// pad_stride 0; stride >= every count_e): row e * stride + i holds x[sorted_pairs[offsets[e] + i] / div]
+// when i < count_e, else zeros. Also moves pos_of_pair (n_pairs) from compact to padded rows, using
+// topk_ids (n_pairs) for each pair's expert.
+cudaError_t LaunchGatherPaddedCompact(bf16* out, int32_t* pos_of_pair, const int32_t* topk_ids, const bf16* x,
+                                      const int32_t* sorted_pairs, const int32_t* offsets, int div, int n_pairs, int E,
+                                      int stride, int H, cudaStream_t stream);
 // act[p, j] = silu(gu[p, j]) * gu[p, I + j] for p < n, j < I.
 cudaError_t LaunchSiluMul(bf16* act, const bf16* gu, int n, int I, cudaStream_t stream);
+// The same over the padded layout (E * stride rows), only for rows e * stride + i with i < count_e
+// (from offsets); padding rows of act are left as they were. I % 8 == 0.
+cudaError_t LaunchSiluMulPadded(bf16* act, const bf16* gu, const int32_t* offsets, int E, int stride, int I,
+                                cudaStream_t stream);
 
 // ---- sample.cu ----
 // out[r] = argmax_v logits[r, v] (first index on ties).

@@ -2,17 +2,40 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace mixserve::cuda {
 namespace {
 
+constexpr int kTuneCandidates = 16;  // heuristic results timed per shape
+constexpr int kTuneSplitBase = 4;    // split-K variants are made of this many of the first results
+constexpr int kTuneReps = 3;         // timed runs per candidate (the fastest counts), after one warm-up
+constexpr size_t kTuneKeepScratch = size_t{64} << 20;  // larger tuning outputs are freed after use
+
 Status LtError(const char* what, cublasStatus_t s) {
   return Status::Internal(std::string("cuBLASLt ") + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
 }
 
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+template <typename T>
+T AlgoConfig(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigAttributes_t attr) {
+  T v{};
+  size_t written = 0;
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v, sizeof(v), &written);
+  return v;
+}
+
+}  // namespace
+
 // RAII for the per-call descriptors.
-struct Descs {
+struct LtGemm::Descs {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   ~Descs() {
@@ -23,9 +46,10 @@ struct Descs {
   }
 };
 
-}  // namespace
-
 LtGemm::~LtGemm() {
+  for (void* p : lanes_) cudaFree(p);
+  if (flush_) cudaFree(flush_);
+  if (scratch_) cudaFree(scratch_);
   if (workspace_) cudaFree(workspace_);
   if (handle_) cublasLtDestroy(handle_);
 }
@@ -34,6 +58,9 @@ Status LtGemm::Init(size_t workspace_bytes) {
   if (auto s = cublasLtCreate(&handle_); s != CUBLAS_STATUS_SUCCESS) return LtError("create", s);
   if (cudaMalloc(&workspace_, workspace_bytes) != cudaSuccess) return Status::Internal("cuBLASLt workspace: out of GPU memory");
   workspace_bytes_ = workspace_bytes;
+  tune_ = EnvInt("MIXSERVE_LT_TUNE", 0);
+  tune_log_ = EnvInt("MIXSERVE_LT_TUNE_LOG", 0) != 0;
+  tune_budget_ = EnvInt("MIXSERVE_LT_TUNE_MAX", tune_budget_);
   return Status::Ok();
 }
 
@@ -54,8 +81,20 @@ Status LtGemm::Run(cudaStream_t stream, int M, int N, int K, const bf16* x, cons
   return Run(stream, g);
 }
 
-Status LtGemm::Run(cudaStream_t stream, const GemmSpec& g) {
+Status LtGemm::Run(cudaStream_t stream, const GemmSpec& g) { return Run(stream, g, 0); }
+
+Status LtGemm::Run(cudaStream_t stream, const GemmSpec& g, int lane) {
   if (g.M == 0 || g.N == 0 || g.batch == 0) return Status::Ok();
+  void* workspace = workspace_;
+  if (lane > 0) {
+    if (lanes_.size() < static_cast<size_t>(lane)) lanes_.resize(lane, nullptr);
+    if (lanes_[lane - 1] == nullptr && cudaMalloc(&lanes_[lane - 1], workspace_bytes_) != cudaSuccess) {
+      lanes_[lane - 1] = nullptr;
+      cudaGetLastError();
+      return Status::Internal("cuBLASLt workspace lane: out of GPU memory");
+    }
+    workspace = lanes_[lane - 1];
+  }
   // Column-major view: D (N x M, ld ldy) = op(A) (N x K) . B (K x M), B = x stored K x M (ld ldx);
   // A = W stored K x N (ld ldw) and transposed, or, when w_kn, stored N x K (ld ldw) as is.
   Descs d;
@@ -80,24 +119,153 @@ Status LtGemm::Run(cudaStream_t stream, const GemmSpec& g) {
   Key key{g.M, g.N, g.K, g.batch, g.ldx, g.stride_x, g.ldw, g.stride_w, g.w_kn, g.y_f32, g.ldy, g.stride_y, g.beta != 0.0f};
   auto it = algos_.find(key);
   if (it == algos_.end()) {
+    // Timing needs a synchronising stream, so a shape first met during capture is not tuned.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusActive;
+    const bool capturing = cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone;
+    const int want = tune_ > 0 && g.tune && !capturing && tuned_shapes_ < tune_budget_ ? kTuneCandidates : 1;
     cublasLtMatmulPreference_t pref = nullptr;
     cublasLtMatmulPreferenceCreate(&pref);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
                                          sizeof(workspace_bytes_));
-    cublasLtMatmulHeuristicResult_t result{};
+    std::vector<cublasLtMatmulHeuristicResult_t> results(want);
     int found = 0;
-    s = cublasLtMatmulAlgoGetHeuristic(handle_, d.op, d.a, d.b, d.c, d.c, pref, 1, &result, &found);
+    s = cublasLtMatmulAlgoGetHeuristic(handle_, d.op, d.a, d.b, d.c, d.c, pref, want, results.data(), &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
       return Status::Internal("cuBLASLt: no algorithm for " + std::to_string(g.M) + "x" + std::to_string(g.N) + "x" +
                               std::to_string(g.K) + " (batch " + std::to_string(g.batch) + ")");
     }
-    it = algos_.emplace(key, result.algo).first;
+    results.resize(found);
+    it = algos_.emplace(key, want > 1 ? Tune(stream, g, d, results) : results[0].algo).first;
   }
-  s = cublasLtMatmul(handle_, d.op, &g.alpha, g.w, d.a, g.x, d.b, &g.beta, g.y, d.c, g.y, d.c, &it->second, workspace_,
+  s = cublasLtMatmul(handle_, d.op, &g.alpha, g.w, d.a, g.x, d.b, &g.beta, g.y, d.c, g.y, d.c, &it->second, workspace,
                      workspace_bytes_, stream);
   if (s != CUBLAS_STATUS_SUCCESS) return LtError("matmul", s);
   return Status::Ok();
+}
+
+bool LtGemm::EnsureScratch(size_t bytes) {
+  if (flush_ == nullptr) {
+    int dev = 0, l2 = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev);
+    const size_t want = static_cast<size_t>(std::max(l2, 1 << 20)) * 2;
+    if (cudaMalloc(&flush_, want) == cudaSuccess) {
+      flush_bytes_ = want;
+    } else {
+      flush_ = nullptr;
+      cudaGetLastError();  // timing without the flush is still a fair comparison between candidates
+    }
+  }
+  if (bytes <= scratch_bytes_) return true;
+  if (scratch_) cudaFree(scratch_);
+  scratch_ = nullptr;
+  scratch_bytes_ = 0;
+  if (cudaMalloc(&scratch_, bytes) != cudaSuccess) {
+    scratch_ = nullptr;
+    cudaGetLastError();
+    return false;
+  }
+  scratch_bytes_ = bytes;
+  return true;
+}
+
+cublasLtMatmulAlgo_t LtGemm::Tune(cudaStream_t stream, const GemmSpec& g, const Descs& d,
+                                  const std::vector<cublasLtMatmulHeuristicResult_t>& results) {
+  const cublasLtMatmulAlgo_t fallback = results[0].algo;
+  const size_t elem = g.y_f32 ? 4 : 2;
+  const size_t span = (static_cast<size_t>(g.batch - 1) * g.stride_y + static_cast<size_t>(g.M - 1) * g.ldy + g.N) * elem;
+  if (!EnsureScratch(span) || cudaMemsetAsync(scratch_, 0, span, stream) != cudaSuccess) {
+    cudaGetLastError();
+    return fallback;
+  }
+  std::vector<cublasLtMatmulAlgo_t> cands;
+  for (const auto& r : results) {
+    if (r.state == CUBLAS_STATUS_SUCCESS && r.workspaceSize <= workspace_bytes_) cands.push_back(r.algo);
+  }
+  const size_t heuristic_count = cands.size();
+  if (tune_ >= 2) {
+    for (size_t i = 0; i < std::min<size_t>(heuristic_count, kTuneSplitBase); ++i) {
+      int32_t splittable = 0;
+      uint32_t schemes = 0;
+      size_t written = 0;
+      cublasLtMatmulAlgoCapGetAttribute(&cands[i], CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &splittable, sizeof(splittable),
+                                        &written);
+      cublasLtMatmulAlgoCapGetAttribute(&cands[i], CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes, sizeof(schemes),
+                                        &written);
+      if (!splittable) continue;
+      uint32_t scheme = 0;  // CUBLASLT_REDUCTION_SCHEME_NONE: not split
+      for (auto pick : {CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE,
+                        CUBLASLT_REDUCTION_SCHEME_INPLACE}) {
+        if (scheme == 0 && (schemes & static_cast<uint32_t>(pick)) != 0) scheme = static_cast<uint32_t>(pick);
+      }
+      if (scheme == 0) continue;
+      for (int32_t split : {2, 3, 4, 6, 8}) {
+        if (g.K / split < 256) break;
+        cublasLtMatmulAlgo_t a = cands[i];
+        cublasLtMatmulAlgoConfigSetAttribute(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split));
+        cublasLtMatmulAlgoConfigSetAttribute(&a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme));
+        cublasLtMatmulHeuristicResult_t check{};
+        if (cublasLtMatmulAlgoCheck(handle_, d.op, d.a, d.b, d.c, d.c, &a, &check) == CUBLAS_STATUS_SUCCESS &&
+            check.workspaceSize <= workspace_bytes_) {
+          cands.push_back(a);
+        }
+      }
+    }
+  }
+  if (cands.empty()) return fallback;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) {
+    if (start) cudaEventDestroy(start);
+    cudaGetLastError();
+    return fallback;
+  }
+  auto launch = [&](const cublasLtMatmulAlgo_t& a) {
+    return cublasLtMatmul(handle_, d.op, &g.alpha, g.w, d.a, g.x, d.b, &g.beta, scratch_, d.c, scratch_, d.c, &a,
+                          workspace_, workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
+  };
+  std::vector<float> best_us(cands.size(), -1.0f);
+  size_t best = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    if (!launch(cands[i])) continue;  // warm-up; an algorithm that will not run is skipped
+    float fastest = -1.0f;
+    for (int rep = 0; rep < kTuneReps; ++rep) {
+      if (flush_) cudaMemsetAsync(flush_, rep, flush_bytes_, stream);
+      cudaEventRecord(start, stream);
+      const bool ok = launch(cands[i]);
+      cudaEventRecord(stop, stream);
+      float ms = 0;
+      if (!ok || cudaEventSynchronize(stop) != cudaSuccess || cudaEventElapsedTime(&ms, start, stop) != cudaSuccess) {
+        fastest = -1.0f;
+        break;
+      }
+      fastest = fastest < 0 ? ms * 1e3f : std::min(fastest, ms * 1e3f);
+    }
+    best_us[i] = fastest;
+    if (fastest >= 0 && (best_us[best] < 0 || fastest < best_us[best])) best = i;
+  }
+  cudaStreamSynchronize(stream);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (scratch_bytes_ > kTuneKeepScratch) {  // a large prefill output: give the memory back
+    cudaFree(scratch_);
+    scratch_ = nullptr;
+    scratch_bytes_ = 0;
+  }
+  cudaGetLastError();
+  if (best_us[best] < 0) return fallback;
+  ++tuned_shapes_;
+  if (tune_log_) {
+    const cublasLtMatmulAlgo_t& a = cands[best];
+    std::fprintf(stderr,
+                 "lt tune: M=%d N=%d K=%d batch=%d beta=%g y=%s w_kn=%d -> candidate %zu/%zu (algo %d tile %u "
+                 "stages %u splitk %d): %.1f us; heuristic's first %.1f us\n",
+                 g.M, g.N, g.K, g.batch, g.beta, g.y_f32 ? "f32" : "bf16", g.w_kn ? 1 : 0, best, cands.size(),
+                 AlgoConfig<int32_t>(a, CUBLASLT_ALGO_CONFIG_ID), AlgoConfig<uint32_t>(a, CUBLASLT_ALGO_CONFIG_TILE_ID),
+                 AlgoConfig<uint32_t>(a, CUBLASLT_ALGO_CONFIG_STAGES_ID), AlgoConfig<int32_t>(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
+                 best_us[best], best_us[0]);
+  }
+  return cands[best];
 }
 
 }  // namespace mixserve::cuda

@@ -1,8 +1,12 @@
 // LtGemm: the dense projections through cuBLASLt (bf16 operands, fp32 accumulation).
 //
 // Computes y (M, N) = x (M, K) . W (N, K)^T (+ y when accumulate), all row-major, with y in fp32
-// or bf16. Heuristic results are cached per shape, so a call costs a few microseconds of host
-// time and is safe to capture in a CUDA graph.
+// or bf16. The algorithm is chosen once per shape and cached, so a call costs a few microseconds of
+// host time and is safe to capture in a CUDA graph. With tuning on (MIXSERVE_LT_TUNE=1, or 2 to add
+// split-K variants; SetTuning), the first use of a shape on a stream that is not capturing times up
+// to 16 of the heuristic's candidates on scratch output memory and keeps the fastest; a shape first
+// seen during capture keeps the heuristic's first choice, as do shapes past the first 256 tuned
+// (MIXSERVE_LT_TUNE_MAX). MIXSERVE_LT_TUNE_LOG=1 prints each choice to stderr.
 #pragma once
 
 #include <cublasLt.h>
@@ -29,6 +33,7 @@ struct GemmSpec {
   bool y_f32 = true;
   int64_t ldy = 0, stride_y = 0;
   float alpha = 1.0f, beta = 0.0f;
+  bool tune = true;  // false: never time this shape (M changes from step to step, e.g. per-expert groups)
 };
 
 class LtGemm {
@@ -44,13 +49,37 @@ class LtGemm {
   Status Run(cudaStream_t stream, int M, int N, int K, const bf16* x, const bf16* w, float* y_f32, bf16* y_bf16,
              bool accumulate);
   Status Run(cudaStream_t stream, const GemmSpec& spec);
+  // The same with workspace `lane` (0: the shared one): GEMMs that may run at the same time on
+  // different streams must use different lanes. Lanes past 0 are allocated at first use.
+  Status Run(cudaStream_t stream, const GemmSpec& spec, int lane);
+
+  // 0: the heuristic's first choice; 1: time the heuristic's candidates; 2: also split-K variants
+  // of its first few. Init sets it from MIXSERVE_LT_TUNE. Shapes already cached keep their choice.
+  void SetTuning(int mode) { tune_ = mode; }
+  int tuning() const { return tune_; }
+  int tuned_shapes() const { return tuned_shapes_; }
 
  private:
   using Key = std::vector<int64_t>;
+  struct Descs;
+  // The fastest of `candidates` for g, timed on scratch output; candidates[0] when timing fails.
+  cublasLtMatmulAlgo_t Tune(cudaStream_t stream, const GemmSpec& g, const Descs& d,
+                            const std::vector<cublasLtMatmulHeuristicResult_t>& candidates);
+  bool EnsureScratch(size_t bytes);
+
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  std::vector<void*> lanes_;  // workspaces of lanes 1.. (index lane - 1)
   std::map<Key, cublasLtMatmulAlgo_t> algos_;
+  int tune_ = 0;
+  bool tune_log_ = false;
+  int tuned_shapes_ = 0;
+  int tune_budget_ = 256;    // shapes tuned at most (MIXSERVE_LT_TUNE_MAX): prefill meets many odd M
+  void* scratch_ = nullptr;  // tuning's output (never the caller's y: accumulating calls read it)
+  size_t scratch_bytes_ = 0;
+  void* flush_ = nullptr;    // written between timed runs so weights come from memory, as in a step
+  size_t flush_bytes_ = 0;
 };
 
 }  // namespace mixserve::cuda

@@ -52,6 +52,7 @@ Result<CudaModelConfig> ResolveModelConfig(const std::string& name_or_path, int 
     c.shape = Mixtral8x7b();
   } else if (name_or_path == "mixtral-8x22b") {
     c.shape = Mixtral8x22b();
+    c.max_position_embeddings = 65536;
   } else if (name_or_path == "mistral-7b") {
     c.shape = Mistral7b();
   } else {
@@ -66,6 +67,7 @@ Result<CudaModelConfig> ResolveModelConfig(const std::string& name_or_path, int 
     if (!config.ok()) return config.status();
     c.shape = cpu::ShapeFromConfig(*config);
     c.tie_word_embeddings = config->tie_word_embeddings;
+    c.max_position_embeddings = config->max_position_embeddings;
   }
   if (layers > 0 && layers < c.shape.num_layers) c.shape.num_layers = layers;
   return c;

@@ -12,6 +12,7 @@ struct CudaModelConfig {
   std::string name;            // "mixtral-8x7b" or the config path
   cpu::ModelShape shape;       // num_experts == 0 means dense (Mistral)
   bool tie_word_embeddings = false;
+  int64_t max_position_embeddings = 32768;  // the longest context the model was trained for
 };
 
 // `name_or_path`: mixtral-8x7b, mixtral-8x22b, mistral-7b, or a config.json file or a folder that

@@ -1,6 +1,8 @@
 // Fused MoE router (gate logits -> softmax -> top-k -> renormalise, one block per token) and the
 // grouping of (token, slot) pairs by expert that the MoE kernels walk (like vLLM's
 // moe_align_block_size, without padding: the skinny kernel takes any count).
+#include <algorithm>
+#include <atomic>
 #include <cfloat>
 #include <cstdlib>
 
@@ -213,6 +215,167 @@ __global__ void __launch_bounds__(kFusedThreads) RouterAlignSmallKernel(
   }
 }
 
+// ---- v2: the router GEMV spread over blocks (T <= 64) ----
+// Block b takes columns [c, c + 256) for c = (b + i * blocks) * 256 of every expert and token (a
+// warp per expert, 8 columns per lane, tokens 8 at a time; the first router weights are loaded
+// before the PDL wait: they do not depend on earlier kernels), and writes its per-(token, expert)
+// partial sums. The last block to finish (threadfence + atomic counter, reset by that block for
+// graph replays) adds the partials in block order (deterministic), does softmax / top-k /
+// renormalise with one thread per token (the fused kernel's arithmetic), then the grouping in pair
+// order (the same output as the fused kernel's serial loop, computed in parallel).
+constexpr int kV2Threads = 256;
+constexpr int kV2Cols = 256;  // columns per block step: 32 lanes x 8
+constexpr int kV2MaxBlocks = 32;
+constexpr int kV2MaxTokens = 64;
+constexpr int kV2TokenStep = 8;
+__device__ float g_router_partial[kV2MaxBlocks * kV2MaxTokens * kMaxExperts];
+__device__ unsigned int g_router_done;
+
+__global__ void __launch_bounds__(kV2Threads) RouterSplitKernel(
+    const float* xn, const bf16* router, int T, int H, int E, int k, int32_t* topk_ids, float* topk_w,
+    int32_t* offsets, int32_t* sorted_pairs, int32_t* pos_of_pair, int32_t* expert_hits, int pad_stride, bool early) {
+  __shared__ float logit_s[kV2MaxTokens][kMaxExperts];
+  __shared__ int ids_s[kV2MaxTokens * kMaxTopK];
+  __shared__ int count_s[kMaxExperts], base_s[kMaxExperts];
+  __shared__ bool last_s;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nb = gridDim.x, b = blockIdx.x, tid = threadIdx.x;
+  constexpr int kWarps = kV2Threads / 32;
+  const bool has0 = warp < E, has1 = warp + kWarps < E;
+  // The first step's weights (experts warp and warp + 8) before the wait.
+  const int c0 = b * kV2Cols + lane * 8;
+  uint4 w0_first = make_uint4(0, 0, 0, 0), w1_first = make_uint4(0, 0, 0, 0);
+  if (c0 < H) {
+    if (has0) w0_first = *reinterpret_cast<const uint4*>(router + static_cast<int64_t>(warp) * H + c0);
+    if (has1) w1_first = *reinterpret_cast<const uint4*>(router + static_cast<int64_t>(warp + kWarps) * H + c0);
+  }
+  GridDepWait();
+  GridDepLaunch(early);
+  for (int t0 = 0; t0 < T; t0 += kV2TokenStep) {
+    float acc0[kV2TokenStep], acc1[kV2TokenStep];
+#pragma unroll
+    for (int t = 0; t < kV2TokenStep; ++t) acc0[t] = acc1[t] = 0.0f;
+    for (int c = c0; c < H; c += nb * kV2Cols) {
+      uint4 w0 = w0_first, w1 = w1_first;
+      if (c != c0) {
+        if (has0) w0 = *reinterpret_cast<const uint4*>(router + static_cast<int64_t>(warp) * H + c);
+        if (has1) w1 = *reinterpret_cast<const uint4*>(router + static_cast<int64_t>(warp + kWarps) * H + c);
+      }
+      float f0[8], f1[8];
+      Unpack8(w0, f0);
+      Unpack8(w1, f1);
+#pragma unroll
+      for (int t = 0; t < kV2TokenStep; ++t) {
+        if (t0 + t < T) {
+          const float* x = xn + static_cast<int64_t>(t0 + t) * H + c;
+          const float4 x0 = *reinterpret_cast<const float4*>(x), x1 = *reinterpret_cast<const float4*>(x + 4);
+          acc0[t] += f0[0] * x0.x + f0[1] * x0.y + f0[2] * x0.z + f0[3] * x0.w + f0[4] * x1.x + f0[5] * x1.y +
+                     f0[6] * x1.z + f0[7] * x1.w;
+          acc1[t] += f1[0] * x0.x + f1[1] * x0.y + f1[2] * x0.z + f1[3] * x0.w + f1[4] * x1.x + f1[5] * x1.y +
+                     f1[6] * x1.z + f1[7] * x1.w;
+        }
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kV2TokenStep; ++t) {
+      if (t0 + t < T) {
+        const float v0 = WarpSum(acc0[t]), v1 = WarpSum(acc1[t]);
+        if (lane == 0) {
+          float* out = g_router_partial + (static_cast<int64_t>(b) * kV2MaxTokens + t0 + t) * kMaxExperts;
+          if (has0) out[warp] = v0;
+          if (has1) out[warp + kWarps] = v1;
+        }
+      }
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) last_s = atomicAdd(&g_router_done, 1u) == static_cast<unsigned int>(nb - 1);
+  __syncthreads();
+  if (!last_s) return;
+  __threadfence();
+  for (int i = tid; i < T * E; i += kV2Threads) {
+    const int t = i / E, e = i - t * E;
+    float v = 0.0f;
+    for (int j = 0; j < nb; ++j) v += __ldcg(g_router_partial + (static_cast<int64_t>(j) * kV2MaxTokens + t) * kMaxExperts + e);
+    logit_s[t][e] = v;
+  }
+  __syncthreads();
+  if (tid == 0) g_router_done = 0u;
+  if (tid < T) {
+    const int t = tid;
+    float p[kMaxExperts];
+    float mx = -FLT_MAX;
+    for (int e = 0; e < E; ++e) {
+      p[e] = logit_s[t][e];
+      mx = fmaxf(mx, p[e]);
+    }
+    float sum = 0.0f;
+    for (int e = 0; e < E; ++e) {
+      p[e] = expf(p[e] - mx);
+      sum += p[e];
+    }
+    for (int e = 0; e < E; ++e) p[e] /= sum;
+    bool taken[kMaxExperts] = {};
+    int ids[kMaxTopK];
+    float picked_sum = 0.0f;
+    for (int j = 0; j < k; ++j) {
+      int best = -1;
+      for (int e = 0; e < E; ++e) {
+        if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+      }
+      taken[best] = true;
+      ids[j] = best;
+      picked_sum += p[best];
+    }
+    for (int j = 0; j < k; ++j) {
+      ids_s[t * k + j] = ids[j];
+      topk_ids[t * k + j] = ids[j];
+      topk_w[t * k + j] = p[ids[j]] / picked_sum;
+    }
+  }
+  __syncthreads();
+  // Grouping: pair i goes to its expert's range at its rank among that expert's pairs (pair order).
+  const int n_pairs = T * k;
+  if (tid < E) {
+    int cnt = 0;
+    for (int i = 0; i < n_pairs; ++i) cnt += ids_s[i] == tid;
+    count_s[tid] = cnt;
+  }
+  __syncthreads();
+  if (tid == 0) {
+    int run = 0, used = 0;
+    for (int e = 0; e < E; ++e) {
+      offsets[e] = run;
+      base_s[e] = pad_stride > 0 ? e * pad_stride : run;
+      run += count_s[e];
+      used += count_s[e] > 0;
+    }
+    offsets[E] = run;
+    if (expert_hits) expert_hits[0] += used;
+  }
+  __syncthreads();
+  for (int i = tid; i < n_pairs; i += kV2Threads) {
+    const int e = ids_s[i];
+    int rank = 0;
+    for (int j = 0; j < i; ++j) rank += ids_s[j] == e;
+    const int p = base_s[e] + rank;
+    sorted_pairs[p] = i;
+    pos_of_pair[i] = p;
+  }
+}
+
+std::atomic<int> g_router_version{0};
+
+bool RouterV2Enabled() {
+  const int forced = g_router_version.load(std::memory_order_relaxed);
+  if (forced != 0) return forced == 2;
+  static const bool on = [] {
+    const char* v = std::getenv("MIXSERVE_ROUTER_V2");
+    return v == nullptr || v[0] != '0';
+  }();
+  return on;
+}
+
 bool FusedRouterEnabled() {
   static const bool off = [] {
     const char* v = std::getenv("MIXSERVE_ROUTER_FUSED");
@@ -229,6 +392,12 @@ cudaError_t LaunchRouter(const float* xn, const bf16* router, int T, int H, int 
   if (T == 0) return cudaSuccess;
   if (E > kMaxExperts || k > kMaxTopK || k > E) return cudaErrorInvalidValue;
   const bool dense = E == 1;
+  if (!dense && T <= kV2MaxTokens && H % 8 == 0 && RouterV2Enabled()) {
+    const int blocks = std::min(kV2MaxBlocks, (H + kV2Cols - 1) / kV2Cols);
+    LaunchKernel(RouterSplitKernel, dim3(blocks), dim3(kV2Threads), 0, stream, xn, router, T, H, E, k, topk_ids, topk_w,
+                 offsets, sorted_pairs, pos_of_pair, expert_hits, pad_stride, EarlyTriggerEnabled());
+    return cudaGetLastError();
+  }
   if (!dense && T * k <= kMaxFusedPairs && H % 8 == 0 && FusedRouterEnabled()) {
     LaunchKernel(RouterAlignSmallKernel, dim3(1), dim3(kFusedThreads), 0, stream, xn, router, T, H, E, k, topk_ids,
                  topk_w, offsets, sorted_pairs, pos_of_pair, expert_hits, pad_stride, EarlyTriggerEnabled());
@@ -244,5 +413,7 @@ cudaError_t LaunchRouter(const float* xn, const bf16* router, int T, int H, int 
                                        expert_hits, pad_stride, EarlyTriggerEnabled());
   return cudaGetLastError();
 }
+
+void SetRouterVersion(int version) { g_router_version.store(version, std::memory_order_relaxed); }
 
 }  // namespace mixserve::cuda

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "runtime/backend/cpu/cpu_loader.h"
@@ -206,6 +207,60 @@ TEST_F(EngineTest, RejectsWhatCanNeverRun) {
   ASSERT_TRUE(engine.Submit(Greedy("q1", Prompt(4, 1), 1)).ok());
   Status busy = engine.Submit(Greedy("q2", Prompt(4, 2), 1));
   EXPECT_EQ(busy.code(), Status::Code::kUnavailable);
+}
+
+// The greedy fast path (EngineConfig::greedy_forward, CUDA's argmax on the device) must give the
+// tokens and text the host sampler gives, and be used only for steps where every sequence is greedy
+// without penalties or logprobs.
+TEST_F(EngineTest, GreedyForwardGivesWhatTheHostSamplerGives) {
+  Load(64);
+  auto run = [&](bool fast, bool with_logprobs, int64_t* fast_steps, int64_t* steps) {
+    results_.clear();
+    EngineConfig config;
+    config.scheduler.max_num_batched_tokens = 16;  // chunked prefill: mid-prompt rows are ignored
+    if (fast) {
+      config.greedy_forward = [this](const ForwardBatch& batch, std::vector<int32_t>* next) {
+        ForwardOutput out;
+        if (Status s = model_->Forward(batch, &out); !s.ok()) return s;
+        next->clear();
+        for (size_t i = 0; i < batch.seqs.size(); ++i) {
+          const float* row = out.row(out.row_begin[i]);
+          next->push_back(static_cast<int32_t>(std::max_element(row, row + out.vocab_size) - row));
+        }
+        return Status::Ok();
+      };
+    }
+    Engine engine(model_.get(), tokenizer_.get(), config);
+    for (int r = 0; r < 4; ++r) EXPECT_TRUE(engine.Submit(Greedy("g" + std::to_string(r), Prompt(5 + 9 * r, r), 6 + r)).ok());
+    if (with_logprobs) {
+      Request lp = Greedy("lp", Prompt(7, 9), 5);
+      lp.logprobs = true;
+      EXPECT_TRUE(engine.Submit(std::move(lp)).ok());
+    }
+    RunToEnd(engine);
+    *fast_steps = engine.stats().greedy_steps_total.load();
+    *steps = engine.stats().steps_total.load();
+    return results_;
+  };
+  int64_t fast_steps = 0, steps = 0;
+  auto host = run(false, false, &fast_steps, &steps);
+  EXPECT_EQ(fast_steps, 0);
+  auto device = run(true, false, &fast_steps, &steps);
+  EXPECT_EQ(fast_steps, steps) << "every step is greedy-only";
+  ASSERT_EQ(host.size(), 4u);
+  for (auto& [id, c] : host) {
+    EXPECT_EQ(device[id].ids, c.ids) << id;
+    EXPECT_EQ(device[id].text, c.text) << id;
+    EXPECT_EQ(device[id].reason, FinishReason::kLength) << id;
+  }
+  // A request that wants logprobs needs the logits: the steps it is part of use Forward, and its
+  // logprobs are real (negative), not the fast path's unknown 0.
+  auto mixed = run(true, true, &fast_steps, &steps);
+  EXPECT_LT(fast_steps, steps);
+  EXPECT_GT(fast_steps, 0) << "steps after the logprobs request finished are greedy-only";
+  ASSERT_EQ(mixed["lp"].logprobs.size(), 5u);
+  for (float lp : mixed["lp"].logprobs) EXPECT_LT(lp, 0.0f);
+  for (auto& [id, c] : host) EXPECT_EQ(mixed[id].ids, c.ids) << id;
 }
 
 }  // namespace

@@ -1,0 +1,403 @@
+// Decode-step fusions for 1-2 activation rows (batch-1/2 decode), where every kernel of a layer is
+// latency-bound except the weight streams:
+//   FusedQkvKernel: previous layer's MoE combine + residual add + input RMSNorm + QKV GEMV + RoPE +
+//     paged KV-cache write, one kernel (was norm, qkv, rope).
+//   FusedOutNormKernel: O-projection GEMV accumulated into the residual, then the post-attention
+//     RMSNorm done by the grid's last block (was o_proj, post norm).
+// Each warp streams two weight rows with 16-byte loads and reads the fp32 activations from L1/L2.
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/kernels.h"
+
+namespace mixserve::cuda {
+namespace {
+
+constexpr int kMaxK = 2;     // experts per token the fused combine handles (Mixtral: 2)
+constexpr int kNormVec = 8;  // float4 per thread the last block's norm keeps in registers
+// Batch 1 with 4 loads in flight (TT = 1, U = 4): at most 80 registers, so 6 blocks of 4 warps fit an
+// SM and the QKV grid (768 blocks) is resident in one wave on 132 SMs. Otherwise 128 (no big spills).
+#define MIXSERVE_FUSED_BOUNDS __launch_bounds__(256, (TT == 1 && U == 4) ? 3 : 2)
+
+__device__ __forceinline__ void Load8(const float* p, float* v) {
+  const float4 a = __ldg(reinterpret_cast<const float4*>(p));
+  const float4 b = __ldg(reinterpret_cast<const float4*>(p + 4));
+  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+
+// Loads of two weight rows for one step of Dot2 (k0 = this lane's first element of the step).
+template <int U>
+__device__ __forceinline__ void LoadW(const bf16* w0, const bf16* w1, int K, int k0, uint4 (&wv)[2][U]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int k = k0 + u * 256;
+    wv[0][u] = k < K ? LoadStreaming(reinterpret_cast<const uint4*>(w0 + k)) : make_uint4(0, 0, 0, 0);
+    wv[1][u] = k < K ? LoadStreaming(reinterpret_cast<const uint4*>(w1 + k)) : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// Two weight rows (w0, w1: K bf16 each) dotted with TT activation rows produced 8 at a time by
+// act(t, k, v). On entry wv holds the first step's weights (LoadW at k0 = lane * 8), so a kernel can
+// issue them before its PDL wait: weights never depend on the previous kernel.
+template <int TT, int U, typename Act>
+__device__ __forceinline__ void Dot2(const bf16* w0, const bf16* w1, int K, Act& act, float (&acc)[2][TT],
+                                     uint4 (&wv)[2][U]) {
+  const int lane = threadIdx.x & 31;
+  for (int k0 = lane * 8; k0 < K; k0 += 256 * U) {
+    if (k0 != lane * 8) LoadW<U>(w0, w1, K, k0, wv);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int k = k0 + u * 256;
+      if (k >= K) break;
+      float wf[2][8];
+      Unpack8(wv[0][u], wf[0]);
+      Unpack8(wv[1][u], wf[1]);
+#pragma unroll
+      for (int t = 0; t < TT; ++t) {
+        float xv[8];
+        act(t, k, xv);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          float s = acc[r][t];
+#pragma unroll
+          for (int e = 0; e < 8; ++e) s = fmaf(wf[r][e], xv[e], s);
+          acc[r][t] = s;
+        }
+      }
+    }
+  }
+}
+
+// g * (x + sum_j tw_j * moe_j) for each row, accumulating the row's sum of squares of the residual;
+// the writer warp also stores the combined residual (exactly once per element in the grid).
+template <int TT>
+struct NormedInput {
+  const float* x[TT];
+  const float* mo[TT][kMaxK];
+  float tw[TT][kMaxK];
+  float* x_out[TT];
+  const float* g;
+  int nk;
+  bool writer;
+  float ss[TT];
+
+  __device__ __forceinline__ void operator()(int t, int k, float* v) {
+    float xv[8];
+    Load8(x[t] + k, xv);
+#pragma unroll
+    for (int j = 0; j < kMaxK; ++j) {
+      if (j >= nk) break;
+      float m[8];
+      Load8(mo[t][j] + k, m);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) xv[e] += tw[t][j] * m[e];
+    }
+    if (writer) {
+      *reinterpret_cast<float4*>(x_out[t] + k) = make_float4(xv[0], xv[1], xv[2], xv[3]);
+      *reinterpret_cast<float4*>(x_out[t] + k + 4) = make_float4(xv[4], xv[5], xv[6], xv[7]);
+    }
+    float gv[8];
+    Load8(g + k, gv);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      ss[t] += xv[e] * xv[e];
+      v[e] = gv[e] * xv[e];
+    }
+  }
+};
+
+template <int TT>
+struct PlainInput {
+  const float* x[TT];
+  __device__ __forceinline__ void operator()(int t, int k, float* v) { Load8(x[t] + k, v); }
+};
+
+__device__ __forceinline__ void Store(bf16* p, float v) { *p = __float2bfloat16(v); }
+__device__ __forceinline__ void Store(float* p, float v) { *p = v; }
+
+// Warp unit u < (nh + nkv) * hd/2 owns the rotary pair (i, i + hd/2) of q/k head u / (hd/2); the
+// rest own two adjacent v rows. y = inv_rms * (W . (g * x)) == W . rmsnorm(x) up to rounding.
+template <int TT, int U, typename KV>
+__global__ void MIXSERVE_FUSED_BOUNDS FusedQkvKernel(FusedQkvArgs a) {
+  if (!a.prefetch) GridDepWait();
+  const int lane = threadIdx.x & 31;
+  const int unit = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  const int hd = a.hd, half = hd / 2, nh = a.nh, nkv = a.nkv, H = a.H;
+  const int rot_units = (nh + nkv) * half;
+  if (unit >= rot_units + nkv * half) return;
+  int r0, r1, head = 0, i = 0;
+  if (unit < rot_units) {
+    head = unit / half;
+    i = unit - head * half;
+    r0 = head * hd + i;
+    r1 = r0 + half;
+  } else {
+    r0 = (nh + nkv) * hd + 2 * (unit - rot_units);
+    r1 = r0 + 1;
+  }
+  const bf16* w0 = a.w + static_cast<int64_t>(r0) * H;
+  const bf16* w1 = a.w + static_cast<int64_t>(r1) * H;
+  uint4 wv[2][U];
+  LoadW<U>(w0, w1, H, lane * 8, wv);
+  if (a.prefetch) GridDepWait();
+  GridDepLaunch(a.early);
+  NormedInput<TT> in;
+  in.g = a.norm_w;
+  in.nk = a.moe_out ? a.k : 0;
+  in.writer = unit == 0;
+#pragma unroll
+  for (int t = 0; t < TT; ++t) {
+    in.x[t] = a.x_in + static_cast<int64_t>(t) * H;
+    in.x_out[t] = a.x_out + static_cast<int64_t>(t) * H;
+    in.ss[t] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kMaxK; ++j) {
+      if (j < in.nk) {
+        const int pair = t * a.k + j;
+        in.mo[t][j] = a.moe_out + static_cast<int64_t>(a.pos_of_pair[pair]) * H;
+        in.tw[t][j] = a.topk_w[pair];
+      } else {
+        in.mo[t][j] = nullptr;
+        in.tw[t][j] = 0.0f;
+      }
+    }
+  }
+  float acc[2][TT];
+#pragma unroll
+  for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = 0.0f;
+  Dot2<TT, U>(w0, w1, H, in, acc, wv);
+  if (a.l2_next != nullptr) {
+    // This warp's share of the next weights (the O projection, read after attention, while the
+    // memory is idle): into L2 now, at the end of the weight stream.
+    const int64_t lines = (a.l2_next_bytes + 127) / 128, units = rot_units + nkv * half;
+    const int64_t per = (lines + units - 1) / units;
+    const int64_t end = lines < (unit + 1) * per ? lines : (unit + 1) * per;
+    const char* base = static_cast<const char*>(a.l2_next);
+    for (int64_t line = unit * per + lane; line < end; line += 32) {
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(base + line * 128));
+    }
+  }
+  const int ld = (nh + 2 * nkv) * hd;
+  KV* kc = static_cast<KV*>(a.k_cache);
+  KV* vc = static_cast<KV*>(a.v_cache);
+#pragma unroll
+  for (int t = 0; t < TT; ++t) {
+    const float ss = WarpSum(in.ss[t]);
+    const float inv_rms = 1.0f / sqrtf(ss / H + a.eps);
+    const float y0 = WarpSum(acc[0][t]) * inv_rms, y1 = WarpSum(acc[1][t]) * inv_rms;
+    if (lane != t) continue;
+    float* row = a.qkv + static_cast<int64_t>(t) * ld;
+    const int64_t cache_base = static_cast<int64_t>(a.slot[t]) * nkv * hd;
+    if (unit < rot_units) {
+      // The arithmetic of rope_kv.cu (and the CPU oracle / transformers' default rotary embedding).
+      const float p = static_cast<float>(a.pos[t]);
+      const float inv_freq = 1.0f / powf(a.theta, static_cast<float>(2 * i) / static_cast<float>(hd));
+      const float angle = p * inv_freq;
+      float s, c;
+      sincosf(angle, &s, &c);
+      const float ra = y0 * c - y1 * s, rb = y1 * c + y0 * s;
+      row[r0] = ra;
+      row[r1] = rb;
+      if (head >= nh) {
+        KV* dst = kc + cache_base + (head - nh) * hd;
+        Store(dst + i, ra);
+        Store(dst + i + half, rb);
+      }
+    } else {
+      row[r0] = y0;
+      row[r1] = y1;
+      const int v0 = r0 - (nh + nkv) * hd;
+      Store(vc + cache_base + v0, y0);
+      Store(vc + cache_base + v0 + 1, y1);
+    }
+  }
+}
+
+// x[t, n] += W[n] . att[t] for n < N; then the last block to finish computes
+// out[t] = rmsnorm(x[t]) * g (the counter goes back to 0 for the next launch).
+template <int TT, int U>
+__global__ void MIXSERVE_FUSED_BOUNDS FusedOutNormKernel(FusedOutNormArgs a) {
+  if (!a.prefetch) GridDepWait();
+  __shared__ float scratch[32];
+  __shared__ bool last;
+  const int lane = threadIdx.x & 31;
+  const int unit = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  const int N = a.N, K = a.K, H = a.N;
+  const int n0 = 2 * unit, n1 = 2 * unit + 1;
+  const bf16* w0 = a.w + static_cast<int64_t>(n0 < N ? n0 : 0) * K;
+  const bf16* w1 = a.w + static_cast<int64_t>(n1 < N ? n1 : 0) * K;
+  uint4 wv[2][U];
+  if (n0 < N) LoadW<U>(w0, w1, K, lane * 8, wv);
+  if (a.prefetch) GridDepWait();
+  GridDepLaunch(a.early);
+  if (n0 < N) {
+    PlainInput<TT> in;
+#pragma unroll
+    for (int t = 0; t < TT; ++t) in.x[t] = a.att + static_cast<int64_t>(t) * a.ld_att;
+    float acc[2][TT];
+#pragma unroll
+    for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = 0.0f;
+    Dot2<TT, U>(w0, w1, K, in, acc, wv);
+#pragma unroll
+    for (int t = 0; t < TT; ++t) {
+      const float y0 = WarpSum(acc[0][t]), y1 = WarpSum(acc[1][t]);
+      if (lane != t) continue;
+      float* xr = a.x + static_cast<int64_t>(t) * H;
+      xr[n0] += y0;
+      if (n1 < N) xr[n1] += y1;
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(a.counter, 1) == static_cast<int>(gridDim.x) - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int n4 = H / 4;
+  for (int t = 0; t < TT; ++t) {
+    const float* xr = a.x + static_cast<int64_t>(t) * H;
+    float* of = a.out_f ? a.out_f + static_cast<int64_t>(t) * H : nullptr;
+    bf16* ob = a.out_b ? a.out_b + static_cast<int64_t>(t) * H : nullptr;
+    if (H % 4 == 0 && n4 <= kNormVec * static_cast<int>(blockDim.x)) {
+      // The row in registers, all loads in flight at once (the L2 latency is paid once, not per element).
+      float4 v[kNormVec];
+      float ss = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kNormVec; ++j) {
+        const int c = threadIdx.x + j * blockDim.x;
+        v[j] = c < n4 ? __ldcg(reinterpret_cast<const float4*>(xr) + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int j = 0; j < kNormVec; ++j) {
+        ss += v[j].x * v[j].x;
+        ss += v[j].y * v[j].y;
+        ss += v[j].z * v[j].z;
+        ss += v[j].w * v[j].w;
+      }
+      ss = BlockSum(ss, scratch);
+      const float inv_rms = 1.0f / sqrtf(ss / H + a.eps);
+#pragma unroll
+      for (int j = 0; j < kNormVec; ++j) {
+        const int c = threadIdx.x + j * blockDim.x;
+        if (c >= n4) break;
+        const float4 g = __ldg(reinterpret_cast<const float4*>(a.norm_w) + c);
+        const float4 y = make_float4(g.x * (v[j].x * inv_rms), g.y * (v[j].y * inv_rms), g.z * (v[j].z * inv_rms),
+                                     g.w * (v[j].w * inv_rms));
+        if (of) reinterpret_cast<float4*>(of)[c] = y;
+        if (ob) {
+          reinterpret_cast<__nv_bfloat162*>(ob)[2 * c] = __floats2bfloat162_rn(y.x, y.y);
+          reinterpret_cast<__nv_bfloat162*>(ob)[2 * c + 1] = __floats2bfloat162_rn(y.z, y.w);
+        }
+      }
+      continue;
+    }
+    float ss = 0.0f;
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+      const float v = __ldcg(xr + c);
+      ss += v * v;
+    }
+    ss = BlockSum(ss, scratch);
+    const float inv_rms = 1.0f / sqrtf(ss / H + a.eps);
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+      const float y = a.norm_w[c] * (__ldcg(xr + c) * inv_rms);
+      if (of) of[c] = y;
+      if (ob) ob[c] = __float2bfloat16(y);
+    }
+  }
+  if (threadIdx.x == 0) *a.counter = 0;
+}
+
+// MIXSERVE_GEMV_VARIANT: a = 4 warps a block, 4 loads in flight per weight row and lane (default);
+// b = 8 warps a block, 4 loads; c = 4 warps a block, 8 loads.
+struct Variant {
+  int warps;
+  int unroll;
+};
+Variant GetVariant() {
+  static const Variant v = [] {
+    const char* e = std::getenv("MIXSERVE_GEMV_VARIANT");
+    if (e != nullptr && std::strcmp(e, "b") == 0) return Variant{8, 4};
+    if (e != nullptr && std::strcmp(e, "c") == 0) return Variant{4, 8};
+    return Variant{4, 4};
+  }();
+  return v;
+}
+
+template <int TT, int U>
+cudaError_t LaunchQkv(const FusedQkvArgs& a, dim3 grid, dim3 block, cudaStream_t stream) {
+  if (a.kv_f32) return LaunchKernel(FusedQkvKernel<TT, U, float>, grid, block, 0, stream, a);
+  return LaunchKernel(FusedQkvKernel<TT, U, bf16>, grid, block, 0, stream, a);
+}
+
+bool EnvOn(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr || v[0] != '0';
+}
+
+}  // namespace
+
+bool FusedQkvEnabled() {
+  static const bool on = EnvOn("MIXSERVE_FUSED_QKV");
+  return on;
+}
+bool FusedOutNormEnabled() {
+  static const bool on = EnvOn("MIXSERVE_FUSED_ONORM");
+  return on;
+}
+
+// MIXSERVE_PREFETCH=0: the fused kernels wait for the previous kernel before their first weight
+// loads (default: loads first, so they overlap the previous kernel's tail when it triggers early).
+bool DecodePrefetchEnabled() {
+  static const bool on = EnvOn("MIXSERVE_PREFETCH");
+  return on;
+}
+
+// MIXSERVE_L2_NEXT=0: the fused QKV kernel does not prefetch the O projection's weights into L2.
+bool L2NextEnabled() {
+  static const bool on = EnvOn("MIXSERVE_L2_NEXT");
+  return on;
+}
+
+bool FusedQkvApplies(int rows, int H, int hd, int k) {
+  return rows >= 1 && rows <= 2 && H % 8 == 0 && hd % 2 == 0 && k <= kMaxK;
+}
+
+cudaError_t LaunchFusedQkv(const FusedQkvArgs& args, cudaStream_t stream) {
+  if (!FusedQkvApplies(args.rows, args.H, args.hd, args.moe_out ? args.k : 0)) return cudaErrorInvalidValue;
+  FusedQkvArgs a = args;
+  a.early = EarlyTriggerEnabled();
+  a.prefetch = DecodePrefetchEnabled();
+  if (!L2NextEnabled()) a.l2_next = nullptr;
+  const Variant v = GetVariant();
+  const int units = (a.nh + 2 * a.nkv) * a.hd / 2;
+  const dim3 grid((units + v.warps - 1) / v.warps), block(32 * v.warps);
+  cudaError_t err;
+  if (a.rows == 1) {
+    err = v.unroll == 8 ? LaunchQkv<1, 8>(a, grid, block, stream) : LaunchQkv<1, 4>(a, grid, block, stream);
+  } else {
+    err = v.unroll == 8 ? LaunchQkv<2, 8>(a, grid, block, stream) : LaunchQkv<2, 4>(a, grid, block, stream);
+  }
+  return err != cudaSuccess ? err : cudaGetLastError();
+}
+
+cudaError_t LaunchFusedOutNorm(const FusedOutNormArgs& args, cudaStream_t stream) {
+  if (args.rows < 1 || args.rows > 2 || args.K % 8 != 0 || args.ld_att % 4 != 0) return cudaErrorInvalidValue;
+  FusedOutNormArgs a = args;
+  a.early = EarlyTriggerEnabled();
+  a.prefetch = DecodePrefetchEnabled();
+  const Variant v = GetVariant();
+  const int units = (a.N + 1) / 2;
+  const dim3 grid((units + v.warps - 1) / v.warps), block(32 * v.warps);
+  cudaError_t err;
+  if (a.rows == 1) {
+    err = v.unroll == 8 ? LaunchKernel(FusedOutNormKernel<1, 8>, grid, block, 0, stream, a)
+                        : LaunchKernel(FusedOutNormKernel<1, 4>, grid, block, 0, stream, a);
+  } else {
+    err = v.unroll == 8 ? LaunchKernel(FusedOutNormKernel<2, 8>, grid, block, 0, stream, a)
+                        : LaunchKernel(FusedOutNormKernel<2, 4>, grid, block, 0, stream, a);
+  }
+  return err != cudaSuccess ? err : cudaGetLastError();
+}
+
+}  // namespace mixserve::cuda

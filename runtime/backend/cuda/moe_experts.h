@@ -1,0 +1,93 @@
+// The expert half of CudaModel's MoE layer, after the router has grouped the (token, expert) pairs:
+// rows gathered per expert, then the gate/up GEMM, SiLU * up, and the down GEMM on cuBLASLt, in the
+// padded layout (every expert over the same S rows: no host sync, so graph-safe) or the grouped one
+// (compact rows, counts read back to the host). Kept apart from CudaModel so tests can run each path
+// on hand-made routings (uneven counts, empty experts) against a plain loop.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/backend/cuda/kernels.h"
+#include "runtime/backend/cuda/lt_gemm.h"
+#include "runtime/base/status.h"
+
+namespace mixserve::cuda {
+
+// One layer's experts and the MoE scratch. Row r of out holds the down projection of the pair whose
+// pos_of_pair is r (the combine in LaunchResidualNorm reads it there).
+struct MoeExperts {
+  const bf16* w13 = nullptr;  // (E, 2I, H): gate rows then up rows
+  const bf16* w2 = nullptr;   // (E, H, I)
+  int E = 0, H = 0, I = 0, k = 1;
+  const bf16* xn = nullptr;             // (tokens, H) normed input
+  const int32_t* topk_ids = nullptr;    // (pairs) expert of pair t * k + j
+  const int32_t* offsets = nullptr;     // (E + 1) compact prefix sums of the counts
+  const int32_t* sorted_pairs = nullptr;
+  int32_t* pos_of_pair = nullptr;       // (pairs)
+  bf16* xs = nullptr;                   // (max_rows, H)
+  bf16* gu = nullptr;                   // (max_rows, 2I)
+  bf16* act = nullptr;                  // (max_rows, I)
+  float* out = nullptr;                 // (max_rows, H)
+  int64_t max_rows = 0;
+};
+
+// Side streams for running the experts' GEMMs of the grouped path at the same time (grouped modes
+// 2 and 3): created at first use, one per expert, with an event each to join back.
+class MoeLanes {
+ public:
+  MoeLanes() = default;
+  MoeLanes(const MoeLanes&) = delete;
+  MoeLanes& operator=(const MoeLanes&) = delete;
+  ~MoeLanes();
+
+  Status Ensure(int n);  // at least n lanes
+  cudaStream_t stream(int i) const { return streams_[i]; }
+  cudaEvent_t done(int i) const { return done_[i]; }
+  cudaEvent_t fork() const { return fork_; }
+
+ private:
+  std::vector<cudaStream_t> streams_;
+  std::vector<cudaEvent_t> done_;
+  cudaEvent_t fork_ = nullptr;
+};
+
+// Environment switches, read once (defaults keep the paths measured before):
+//   MIXSERVE_MOE_BATCHED=1   padded path: one strided-batched GEMM per projection instead of E GEMMs.
+//   MIXSERVE_MOE_PREFILL=1   grouped path: pad every group to the largest count (rounded up to 32) and
+//                            run the strided-batched GEMMs (falls back to the loop when it wastes much);
+//                        =2  each expert's GEMMs and SiLU on its own stream (MoeLanes), joined after;
+//                        =3  as 1, falling back to 2.
+//   MIXSERVE_MOE_PADDED_MAX=N  the padded (graph-safe) path up to N rows instead of padded_max_rows.
+struct MoeSwitches {
+  bool batched = false;
+  int prefill = 0;
+  int padded_max_rows = 0;  // 0: CudaModelOptions::padded_max_rows
+};
+const MoeSwitches& GetMoeSwitches();
+
+// Padded layout: sorted_pairs as the router writes it with pad_stride S (expert e's pairs at rows
+// [e * S, e * S + count_e)); every expert runs over its S rows (rows past its count are zeros).
+// batched: one strided-batched GEMM per projection; else one GEMM per expert.
+Status RunPaddedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S, bool batched);
+
+// Grouped layout: sorted_pairs compact, `off` the offsets already on the host (E + 1).
+// mode 0: one GEMM per non-empty expert over its rows, in stream order. mode 1: PrefillStride's
+// padded layout and strided-batched GEMMs (pos_of_pair is moved to the padded rows), else mode 0.
+// mode 2: as mode 0, but expert e runs on lanes->stream(e) (cuBLASLt workspace lane e + 1), forked
+// from and joined back to `stream`. mode 3: mode 1, else mode 2. Modes 2 and 3 need lanes.
+Status RunGroupedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, const std::vector<int32_t>& off, int mode,
+                         MoeLanes* lanes = nullptr);
+
+// Rows of the MoE scratch (xs, gu, act, out, sorted_pairs, pos_of_pair) for steps of up to max_tokens
+// tokens: every (token, expert) pair plus room to pad the groups in grouped mode 1 (an eighth and 32
+// rows an expert), and at least E * min(padded_max_rows, max_tokens) for the padded path.
+int64_t MoeScratchRows(int64_t max_tokens, int E, int k, int padded_max_rows);
+
+// Rows per expert for grouped mode 1: the largest count rounded up to 32, or 0 where that layout
+// does not fit max_rows or pads by more than a third of the pairs plus the rounding.
+int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows);
+
+}  // namespace mixserve::cuda

@@ -1,0 +1,263 @@
+// The batch-1/2 decode fusions (decode_fused.cu) against the unfused kernels they replace:
+// LaunchResidualNorm + LaunchSkinnyGemm + LaunchRopeKv for the fused QKV kernel, and the skinny
+// O projection + LaunchResidualNorm for the fused O projection + norm. The unfused kernels are
+// checked against CPU loops in kernels_test.cc. Outputs are poisoned (NaN) before every launch.
+// Run it once per MIXSERVE_GEMV_VARIANT (a, b, c) to cover every kernel shape.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "runtime/backend/cuda/kernels.h"
+#include "runtime/backend/cuda/smoke.h"
+
+namespace mixserve::cuda {
+namespace {
+
+template <typename T>
+class Dev {
+ public:
+  explicit Dev(const std::vector<T>& h) : n_(h.size()) {
+    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
+    cudaMemcpy(p_, h.data(), n_ * sizeof(T), cudaMemcpyHostToDevice);
+  }
+  explicit Dev(size_t n) : n_(n) {
+    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
+    cudaMemset(p_, 0xff, n_ * sizeof(T));  // poison: NaN for floats
+  }
+  ~Dev() { cudaFree(p_); }
+  T* get() { return p_; }
+  std::vector<T> Get() const {
+    std::vector<T> h(n_);
+    cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
+    return h;
+  }
+  void Set(const std::vector<T>& h) { cudaMemcpy(p_, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice); }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_;
+};
+
+std::vector<float> Rand(std::mt19937& rng, size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+std::vector<bf16> ToBf(const std::vector<float>& v) {
+  std::vector<bf16> o(v.size());
+  for (size_t i = 0; i < v.size(); ++i) o[i] = __float2bfloat16(v[i]);
+  return o;
+}
+std::vector<float> FromBf(const std::vector<bf16>& v) {
+  std::vector<float> o(v.size());
+  for (size_t i = 0; i < v.size(); ++i) o[i] = __bfloat162float(v[i]);
+  return o;
+}
+// Worst |a - b| / (1 + |b|); NaN counts as infinitely bad.
+double Err(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    double e = std::abs(static_cast<double>(a[i]) - b[i]) / (1.0 + std::abs(b[i]));
+    if (std::isnan(e)) return INFINITY;
+    worst = std::max(worst, e);
+  }
+  return worst;
+}
+// Cache slots never written must stay poisoned in both; written ones must agree.
+double CacheErr(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    if (std::isnan(a[i])) continue;
+    worst = std::max(worst, std::abs(static_cast<double>(a[i]) - b[i]) / (1.0 + std::abs(b[i])));
+  }
+  return worst;
+}
+
+class DecodeFusion : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
+  }
+  std::mt19937 rng_{7};
+};
+
+struct QkvCase {
+  int rows, H, nh, nkv, hd, k;  // k = 0: no MoE combine (first layer)
+  bool f32;
+};
+
+TEST_F(DecodeFusion, FusedQkvMatchesNormGemvRope) {
+  const int bt = 4, blocks = 8;
+  for (QkvCase c : {QkvCase{1, 512, 4, 2, 64, 2, false}, QkvCase{2, 1280, 4, 2, 64, 2, true},
+                    QkvCase{1, 4096, 32, 8, 128, 2, false}, QkvCase{2, 4096, 32, 8, 128, 2, false},
+                    QkvCase{1, 4096, 32, 8, 128, 2, true}, QkvCase{2, 768, 6, 1, 32, 0, false},
+                    QkvCase{1, 256, 2, 2, 16, 1, true}}) {
+    SCOPED_TRACE(::testing::Message() << "rows=" << c.rows << " H=" << c.H << " nh=" << c.nh << " nkv=" << c.nkv
+                                      << " hd=" << c.hd << " k=" << c.k << " f32=" << c.f32);
+    const int R = c.rows, H = c.H, qkv_dim = (c.nh + 2 * c.nkv) * c.hd, kk = std::max(c.k, 1);
+    auto x = Rand(rng_, static_cast<size_t>(R) * H), g = Rand(rng_, H, 0.5f);
+    auto moe = Rand(rng_, static_cast<size_t>(R) * kk * H);
+    auto w = ToBf(Rand(rng_, static_cast<size_t>(qkv_dim) * H, 0.05f));
+    std::vector<int32_t> pop(R * kk);
+    std::iota(pop.begin(), pop.end(), 0);
+    std::shuffle(pop.begin(), pop.end(), rng_);
+    std::vector<float> tw(R * kk);
+    for (int t = 0; t < R; ++t)
+      for (int j = 0; j < kk; ++j) tw[t * kk + j] = (j + 1.0f) / (kk * (kk + 1) / 2.0f);
+    std::vector<int32_t> pos = {37, 1000}, slot = {13, 26};
+    pos.resize(R);
+    slot.resize(R);
+    Dev<float> dx(x), dg(g), dmoe(moe), dtw(tw), xn_f(static_cast<size_t>(R) * H);
+    Dev<bf16> dw(w), xn_b(static_cast<size_t>(R) * H);
+    Dev<int32_t> dpop(pop), dpos(pos), dslot(slot);
+    const size_t cache = static_cast<size_t>(blocks) * bt * c.nkv * c.hd;
+    Dev<float> kc_ref(cache), vc_ref(cache), kc(cache), vc(cache), qkv_ref(static_cast<size_t>(R) * qkv_dim);
+    Dev<float> qkv(static_cast<size_t>(R) * qkv_dim), x_out(static_cast<size_t>(R) * H);
+    const float* moe_p = c.k > 0 ? dmoe.get() : nullptr;
+    // Fused first (dx is only read there), then the unfused chain, which updates dx in place.
+    FusedQkvArgs f;
+    f.x_in = dx.get();
+    f.x_out = x_out.get();
+    f.moe_out = moe_p;
+    f.pos_of_pair = dpop.get();
+    f.topk_w = dtw.get();
+    f.k = c.k;
+    f.norm_w = dg.get();
+    f.eps = 1e-5f;
+    f.w = dw.get();
+    f.rows = R;
+    f.H = H;
+    f.nh = c.nh;
+    f.nkv = c.nkv;
+    f.hd = c.hd;
+    f.theta = 10000.0f;
+    f.pos = dpos.get();
+    f.slot = dslot.get();
+    f.qkv = qkv.get();
+    f.k_cache = kc.get();
+    f.v_cache = vc.get();
+    f.kv_f32 = c.f32;
+    f.l2_next = dw.get();  // a hint: any readable bytes (here the weights, minus a partial line)
+    f.l2_next_bytes = static_cast<int64_t>(qkv_dim) * H * 2 - 100;
+    ASSERT_EQ(LaunchFusedQkv(f, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSERT_EQ(LaunchResidualNorm(dx.get(), R, nullptr, H, moe_p, dpop.get(), dtw.get(), kk, dg.get(), 1e-5f, xn_f.get(),
+                                 xn_b.get(), nullptr),
+              cudaSuccess);
+    SkinnyArgs s;
+    s.w = dw.get();
+    s.n_items = R;
+    s.x = xn_f.get();
+    s.ldx = H;
+    s.y = qkv_ref.get();
+    s.ldy = qkv_dim;
+    s.N = qkv_dim;
+    s.K = H;
+    ASSERT_EQ(LaunchSkinnyGemm(s, nullptr), cudaSuccess);
+    ASSERT_EQ(LaunchRopeKv(qkv_ref.get(), dpos.get(), dslot.get(), R, c.nh, c.nkv, c.hd, 10000.0f, kc_ref.get(),
+                           vc_ref.get(), c.f32, nullptr),
+              cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(Err(x_out.Get(), dx.Get()), 1e-6) << "combined residual";
+    EXPECT_LT(Err(qkv.Get(), qkv_ref.Get()), 2e-5) << "q, k (rotated) and v";
+    if (c.f32) {
+      EXPECT_LT(CacheErr(kc.Get(), kc_ref.Get()), 2e-5) << "k cache";
+      EXPECT_LT(CacheErr(vc.Get(), vc_ref.Get()), 2e-5) << "v cache";
+    } else {
+      // bf16 caches: the same value up to one bf16 rounding step (the fp32 inputs differ in the last bits).
+      auto as_f = [&](Dev<float>& d) {
+        auto raw = d.Get();
+        std::vector<bf16> b(cache);
+        std::memcpy(static_cast<void*>(b.data()), raw.data(), cache * sizeof(bf16));
+        return FromBf(b);
+      };
+      auto k_got = as_f(kc), k_ref = as_f(kc_ref), v_got = as_f(vc), v_ref = as_f(vc_ref);
+      EXPECT_LT(CacheErr(k_got, k_ref), 8e-3) << "k cache";
+      EXPECT_LT(CacheErr(v_got, v_ref), 8e-3) << "v cache";
+      int written = 0;
+      for (float v : k_got) written += !std::isnan(v);
+      EXPECT_EQ(written, R * c.nkv * c.hd);
+    }
+  }
+}
+
+TEST_F(DecodeFusion, FusedOutNormMatchesGemvThenNorm) {
+  for (int R : {1, 2})
+  for (auto [N, K] : {std::pair{4096, 4096}, std::pair{1000, 1280}, std::pair{512, 256}}) {
+    SCOPED_TRACE(::testing::Message() << "rows=" << R << " N=" << N << " K=" << K);
+    auto att = Rand(rng_, static_cast<size_t>(R) * K), x = Rand(rng_, static_cast<size_t>(R) * N);
+    auto g = Rand(rng_, N, 0.5f);
+    auto w = ToBf(Rand(rng_, static_cast<size_t>(N) * K, 0.05f));
+    Dev<float> datt(att), dx_ref(x), dx(x), dg(g), ref_f(static_cast<size_t>(R) * N), out_f(static_cast<size_t>(R) * N);
+    Dev<bf16> dw(w), ref_b(static_cast<size_t>(R) * N), out_b(static_cast<size_t>(R) * N);
+    Dev<int> counter(std::vector<int>{0});
+    SkinnyArgs s;
+    s.w = dw.get();
+    s.n_items = R;
+    s.x = datt.get();
+    s.ldx = K;
+    s.y = dx_ref.get();
+    s.ldy = N;
+    s.N = N;
+    s.K = K;
+    s.accumulate = true;
+    ASSERT_EQ(LaunchSkinnyGemm(s, nullptr), cudaSuccess);
+    ASSERT_EQ(LaunchResidualNorm(dx_ref.get(), R, nullptr, N, nullptr, nullptr, nullptr, 0, dg.get(), 1e-5f, ref_f.get(),
+                                 ref_b.get(), nullptr),
+              cudaSuccess);
+    FusedOutNormArgs o;
+    o.att = datt.get();
+    o.ld_att = K;
+    o.w = dw.get();
+    o.rows = R;
+    o.N = N;
+    o.K = K;
+    o.x = dx.get();
+    o.norm_w = dg.get();
+    o.eps = 1e-5f;
+    o.out_f = out_f.get();
+    o.out_b = out_b.get();
+    o.counter = counter.get();
+    // Twice from the same inputs: the counter must be back to 0 and the results bit-identical.
+    std::vector<float> first_f;
+    for (int rep = 0; rep < 2; ++rep) {
+      dx.Set(x);
+      ASSERT_EQ(LaunchFusedOutNorm(o, nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_EQ(counter.Get()[0], 0);
+      if (rep == 0) {
+        first_f = out_f.Get();
+        continue;
+      }
+      EXPECT_EQ(out_f.Get(), first_f) << "not deterministic";
+    }
+    EXPECT_LT(Err(dx.Get(), dx_ref.Get()), 1e-5) << "residual";
+    EXPECT_LT(Err(out_f.Get(), ref_f.Get()), 1e-5) << "normed fp32";
+    EXPECT_LT(Err(FromBf(out_b.Get()), FromBf(ref_b.Get())), 8e-3) << "normed bf16";
+  }
+}
+
+TEST_F(DecodeFusion, RejectsShapesItCannotRun) {
+  EXPECT_FALSE(FusedQkvApplies(3, 4096, 128, 2));
+  EXPECT_FALSE(FusedQkvApplies(1, 4100, 128, 2));
+  EXPECT_FALSE(FusedQkvApplies(1, 4096, 128, 8));
+  EXPECT_TRUE(FusedQkvApplies(2, 4096, 128, 2));
+  FusedOutNormArgs o;
+  o.rows = 3;
+  o.K = 4096;
+  o.ld_att = 4096;
+  EXPECT_EQ(LaunchFusedOutNorm(o, nullptr), cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace mixserve::cuda
