@@ -87,11 +87,10 @@ Status CudaModel::BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* p, Di
       p->slot.push_back(seq.block_table[pos / bt] * bt + pos % bt);
       if (seq.all_logits || t == T - 1) p->logit_rows.push_back(row0 + t);
     }
-    // Not where a sliding window would mask keys: the tensor-core path failed tiny-mixtral-swa's
-    // goldens (max abs 0.40 vs 0.03 with the paged kernel) on H100, 2026-11-27.
-    const int window = config_.shape.sliding_window;
+    // Also under a sliding window: DensePrefill keeps P as a bf16 hi + lo pair there (bf16 P alone
+    // failed tiny-mixtral-swa's goldens, max abs 0.40; the hi/lo test passed on H200, 2026-11-27).
     const bool dense = options_.dense_prefill_min_tokens > 0 && !options_.kv_f32 && seq.start_pos == 0 &&
-                       T >= options_.dense_prefill_min_tokens && (window <= 0 || T <= window);
+                       T >= options_.dense_prefill_min_tokens;
     if (dense) {
       d->dense.emplace_back(row0, T);
       continue;
@@ -168,6 +167,45 @@ Status CudaModel::RunForward(const Dims& d) {
   // projection with the post-attention norm. Both off with MIXSERVE_FUSED_QKV=0 / MIXSERVE_FUSED_ONORM=0.
   const bool fused_qkv = skinny && FusedQkvEnabled() && FusedQkvApplies(R, H, hd, k) && d.dense.empty();
   const bool fused_onorm = skinny && R <= 2 && FusedOutNormEnabled() && (nh * hd) % 8 == 0;
+  // MIXSERVE_FUSED_ROUTER=1: the router runs in the fused O kernel's last block (decode_fused.cu), and
+  // the experts' skinny GEMMs follow directly (RunMoe's skinny branch without its router launch).
+  const int E = s.num_experts;
+  const bool fused_router = fused_onorm && OutNormRouterEnabled() && E > 1 && E <= 16 && k <= 8 && k <= E &&
+                            R * k <= options_.skinny_max_pairs && H % 8 == 0;
+  auto skinny_experts = [&](const DeviceLayer& w) -> Status {
+    const int I = s.intermediate_size;
+    SkinnyArgs a;
+    a.w = w.w13;
+    a.expert_stride = static_cast<int64_t>(2) * I * H;
+    a.num_experts = E;
+    a.offsets = offsets_;
+    a.max_items = R * k;
+    a.max_per_expert = R;  // a token's k experts are distinct
+    a.gather = sorted_pairs_;
+    a.gather_div = k;
+    a.x = xn_f_;
+    a.ldx = H;
+    a.y = act_f_;
+    a.ldy = I;
+    a.N = I;
+    a.K = H;
+    a.gate_up = true;
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+    SkinnyArgs b;
+    b.w = w.w2;
+    b.expert_stride = static_cast<int64_t>(H) * I;
+    b.num_experts = E;
+    b.offsets = offsets_;
+    b.max_items = R * k;
+    b.max_per_expert = R;
+    b.x = act_f_;
+    b.ldx = I;
+    b.y = moe_out_;
+    b.ldy = H;
+    b.N = H;
+    b.K = I;
+    return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
+  };
   float* xres = x_;  // the residual stream of this layer (after the QKV step)
   for (int l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = weights_.layer(l);
@@ -247,14 +285,26 @@ Status CudaModel::RunForward(const Dims& d) {
       o.out_f = xn_f_;
       o.out_b = xn_b_;  // the padded MoE path (pairs > skinny_max_pairs) reads the bf16 copy
       o.counter = fused_counter_;
-      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("o_proj+norm", LaunchFusedOutNorm(o, stream_)));
+      if (fused_router) {
+        o.router = w.router;
+        o.E = E;
+        o.k = k;
+        o.topk_ids = topk_ids_;
+        o.topk_w = topk_w_;
+        o.offsets = offsets_;
+        o.sorted_pairs = sorted_pairs_;
+        o.pos_of_pair = pos_of_pair_;
+        o.experts_touched = experts_touched_ + l;
+      }
+      const char* what = fused_router ? "o_proj+norm+router" : "o_proj+norm";
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda(what, LaunchFusedOutNorm(o, stream_)));
     } else {
       MIXSERVE_CUDA_RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, xres, H, true));
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(xres, R, nullptr, H, nullptr, nullptr, nullptr, 0,
                                                                          w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
                                                                          stream_)));
     }
-    MIXSERVE_CUDA_RETURN_IF_ERROR(RunMoe(l, R));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(fused_router ? skinny_experts(w) : RunMoe(l, R));
   }
   const int L = d.logit_rows;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(xres, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
@@ -307,8 +357,12 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("graph launch", cudaGraphLaunch(it->second, stream_)));
       last_used_graph_ = true;
     } else {
-      // This step runs eagerly (loading every kernel); then the bucket's graph is captured.
-      MIXSERVE_CUDA_RETURN_IF_ERROR(RunForward(dims));
+      // This step runs eagerly (loading every kernel, and letting cuBLASLt time its candidates for the
+      // bucket's shapes); then the bucket's graph is captured.
+      lt_.SetTuneWindow(true);
+      Status first = RunForward(dims);
+      lt_.SetTuneWindow(false);
+      MIXSERVE_CUDA_RETURN_IF_ERROR(first);
       cudaGraph_t graph = nullptr;
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("capture", cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal)));
       Status st = RunForward(dims);

@@ -3,6 +3,7 @@
 // experts' weights, lm_head), so it is written for memory bandwidth: 16-byte weight loads that skip
 // L1, several in flight per lane, activations staged in shared memory, fp32 accumulation.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -124,12 +125,24 @@ __device__ void RunGroup(const SkinnyArgs& a, const bf16* w, int out0, Group g, 
 // Groups of 1 or 2 rows (batch-1 decode): activations straight from L1/L2, no shared-memory stage
 // and no barriers, so every warp keeps kUnroll 16-byte loads per weight row in flight (8 for long
 // rows, K >= 8192, e.g. the MoE down projection, when a.wide: MIXSERVE_SKINNY_WIDE).
-template <int TT, int kUnroll>
-__device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Group g) {
+// kSplit > 1 (plain projections only, a.split): the block's 8 warps take 8 / kSplit pairs of weight
+// rows, kSplit warps per pair, each over one K slice; the slices' sums are added in slice order
+// through shared memory (`red`, >= kWarps * kWarpRows * TT floats): deterministic, shorter serial
+// loops and kSplit times the blocks.
+template <int TT, int kUnroll, int kSplit = 1>
+__device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Group g, float* red = nullptr) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int slice = warp % kSplit, pair = warp / kSplit;
+  const int k_len = a.K / kSplit, k_begin = slice * k_len, k_end = k_begin + k_len;
   int wrow[kWarpRows];
   bool valid[kWarpRows];
-  if (a.gate_up) {
+  if (kSplit > 1) {  // plain rows only
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+      wrow[r] = out0 + pair * kWarpRows + r;
+      valid[r] = wrow[r] < a.N;
+    }
+  } else if (a.gate_up) {
     int j = out0 + warp;
     wrow[0] = j;
     wrow[1] = a.N + j;
@@ -153,14 +166,14 @@ __device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Gro
   for (int r = 0; r < kWarpRows; ++r)
 #pragma unroll
     for (int t = 0; t < TT; ++t) acc[r][t] = 0.0f;
-  for (int k0 = lane * 8; k0 < a.K; k0 += 32 * 8 * kUnroll) {
+  for (int k0 = k_begin + lane * 8; k0 < k_end; k0 += 32 * 8 * kUnroll) {
     uint4 wv[kWarpRows][kUnroll];
 #pragma unroll
     for (int r = 0; r < kWarpRows; ++r) {
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int k = k0 + u * 256;
-        wv[r][u] = valid[r] && k < a.K
+        wv[r][u] = valid[r] && k < k_end
                        ? LoadStreaming(reinterpret_cast<const uint4*>(w + static_cast<int64_t>(wrow[r]) * a.K + k))
                        : make_uint4(0, 0, 0, 0);
       }
@@ -168,7 +181,7 @@ __device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Gro
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int k = k0 + u * 256;
-      if (k >= a.K) break;
+      if (k >= k_end) break;
       float wf[kWarpRows][8];
 #pragma unroll
       for (int r = 0; r < kWarpRows; ++r) Unpack8(wv[r][u], wf[r]);
@@ -192,19 +205,43 @@ __device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Gro
       }
     }
   }
+  if constexpr (kSplit > 1) {
 #pragma unroll
-  for (int t = 0; t < TT; ++t) {
-    float v[kWarpRows];
-#pragma unroll
-    for (int r = 0; r < kWarpRows; ++r) v[r] = WarpSum(acc[r][t]);
-    if (lane != 0) continue;
-    float* yrow = a.y + static_cast<int64_t>(g.first + t) * a.ldy;
-    if (a.gate_up) {
-      if (valid[0]) yrow[wrow[0]] = Silu(v[0]) * v[1];
-    } else {
+    for (int t = 0; t < TT; ++t) {
 #pragma unroll
       for (int r = 0; r < kWarpRows; ++r) {
-        if (valid[r]) yrow[wrow[r]] = a.accumulate ? yrow[wrow[r]] + v[r] : v[r];
+        const float v = WarpSum(acc[r][t]);
+        if (lane == 0) red[(warp * kWarpRows + r) * TT + t] = v;
+      }
+    }
+    __syncthreads();
+    if (slice == 0 && lane < kWarpRows * TT) {
+      const int r = lane / TT, t = lane - r * TT;
+      float v = 0.0f;
+#pragma unroll
+      for (int sl = 0; sl < kSplit; ++sl) v += red[((warp + sl) * kWarpRows + r) * TT + t];
+      const bool ok = r == 0 ? valid[0] : valid[1];  // static indices: the arrays stay in registers
+      if (ok && t < g.n) {
+        float* y = a.y + static_cast<int64_t>(g.first + t) * a.ldy + (r == 0 ? wrow[0] : wrow[1]);
+        *y = a.accumulate ? *y + v : v;
+      }
+    }
+    __syncthreads();
+  } else {
+#pragma unroll
+    for (int t = 0; t < TT; ++t) {
+      float v[kWarpRows];
+#pragma unroll
+      for (int r = 0; r < kWarpRows; ++r) v[r] = WarpSum(acc[r][t]);
+      if (lane != 0) continue;
+      float* yrow = a.y + static_cast<int64_t>(g.first + t) * a.ldy;
+      if (a.gate_up) {
+        if (valid[0]) yrow[wrow[0]] = Silu(v[0]) * v[1];
+      } else {
+#pragma unroll
+        for (int r = 0; r < kWarpRows; ++r) {
+          if (valid[r]) yrow[wrow[r]] = a.accumulate ? yrow[wrow[r]] + v[r] : v[r];
+        }
       }
     }
   }
@@ -250,7 +287,57 @@ __global__ void __launch_bounds__(kThreads, 2) SkinnyKernel(SkinnyArgs a) {
   }
 }
 
+std::atomic<int> g_split{-1};
+
+// MIXSERVE_DOWN_SPLIT = 0 (the general kernel), 1, 2 (default) or 4 (SkinnySplitKernel with that many
+// K slices; H200 bs1: 129.2 tok/s with 0, 133.9 / 133.7 / 133.1 with 1 / 2 / 4); SetSkinnySplit
+// overrides it (-1: back to the environment).
+int SkinnySplit() {
+  const int forced = g_split.load(std::memory_order_relaxed);
+  if (forced >= 0) return forced;
+  static const int env = [] {
+    const char* v = std::getenv("MIXSERVE_DOWN_SPLIT");
+    if (v == nullptr) return 2;
+    if (std::strcmp(v, "1") == 0) return 1;
+    if (std::strcmp(v, "2") == 0) return 2;
+    if (std::strcmp(v, "4") == 0) return 4;
+    return 0;
+  }();
+  return env;
+}
+
+// The split-K path (a.split >= 1) on its own, so its register budget (64: 4 blocks of 8 warps an SM)
+// is not the general kernel's (128, set by the shared-memory paths: 2 blocks an SM). Launched only
+// when no expert has more than 2 items (one group of 1 or 2 rows).
+template <int S>
+__global__ void __launch_bounds__(kThreads, 4) SkinnySplitKernel(SkinnyArgs a) {
+  GridDepWait();
+  GridDepLaunch(a.early);
+  __shared__ float red[kWarps * kWarpRows * 2];
+  int e = 0;
+  if (a.offsets) {
+    int seen = -1;
+    for (e = 0; e < a.num_experts; ++e) {
+      if (a.offsets[e + 1] > a.offsets[e] && ++seen == static_cast<int>(blockIdx.y)) break;
+    }
+    if (e == a.num_experts) return;
+  }
+  const int begin = a.offsets ? a.offsets[e] : 0;
+  const int end = a.offsets ? a.offsets[e + 1] : a.n_items;
+  if (begin >= end) return;
+  const bf16* w = a.w + a.expert_stride * e;
+  const int out0 = blockIdx.x * (kWarps * kWarpRows / S);
+  const Group g{begin, min(2, end - begin)};
+  if (g.n == 1) {
+    RunGroupDirect<1, 4, S>(a, w, out0, g, red);
+  } else {
+    RunGroupDirect<2, 4, S>(a, w, out0, g, red);
+  }
+}
+
 }  // namespace
+
+void SetSkinnySplit(int split) { g_split.store(split == 0 || split == 1 || split == 2 || split == 4 ? split : -1); }
 
 cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream) {
   // The pipelined persistent kernel measured SLOWER than this one on H100 (see SkinnyDirectApplies):
@@ -265,19 +352,30 @@ cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream) {
   // wave runs: that kernel issues its weight loads before its PDL wait (decode_fused.cu).
   const int per_expert = a.offsets ? (a.max_per_expert > 0 ? a.max_per_expert : a.max_items) : a.n_items;
   a.early = EarlyTriggerEnabled() || (DecodePrefetchEnabled() && a.offsets && !a.gate_up && per_expert <= 2);
-  // Default on (H200 baseline: the down projection, K = 14336, streamed at 3.4 TB/s vs 4.2 for gate_up
-  // with 4 loads in flight per row and lane); MIXSERVE_SKINNY_WIDE=0 keeps 4.
+  // Default off: 8 loads in flight per row and lane for K >= 8192 measured slower on H200 (bs1 128.0
+  // tok/s vs 130.2 with 4); MIXSERVE_SKINNY_WIDE=1 turns it on.
   static const bool wide = [] {
     const char* v = std::getenv("MIXSERVE_SKINNY_WIDE");
-    return v == nullptr || v[0] != '0';
+    return v != nullptr && v[0] == '1';
   }();
   a.wide = wide && a.K >= 8192;
+  // Split-K for long plain rows met by at most 2 activation rows (the batch-1/2 MoE down projection).
+  const int split = SkinnySplit();
+  a.split = split >= 1 && !a.gate_up && a.K >= 8192 && per_expert <= 2 && a.K % (8 * split) == 0 ? split : 0;
   if (a.K % 8 != 0 || a.ldx % 4 != 0) return cudaErrorInvalidValue;
   if (!a.offsets && a.n_items == 0) return cudaSuccess;
-  const int per_block = a.gate_up ? kWarps : kWarps * kWarpRows;
   const int experts = a.offsets && a.max_items > 0 ? std::min(a.num_experts, a.max_items) : a.num_experts;
-  dim3 grid((a.N + per_block - 1) / per_block, experts);
-  LaunchKernel(SkinnyKernel, dim3(grid), dim3(kThreads), 0, stream, a);
+  if (a.split >= 1) {
+    const int rows = kWarps * kWarpRows / a.split;
+    const dim3 grid((a.N + rows - 1) / rows, experts);
+    if (a.split == 1) LaunchKernel(SkinnySplitKernel<1>, grid, dim3(kThreads), 0, stream, a);
+    if (a.split == 2) LaunchKernel(SkinnySplitKernel<2>, grid, dim3(kThreads), 0, stream, a);
+    if (a.split == 4) LaunchKernel(SkinnySplitKernel<4>, grid, dim3(kThreads), 0, stream, a);
+    return cudaGetLastError();
+  }
+  const int per_block = a.gate_up ? kWarps : kWarps * kWarpRows;
+  const dim3 grid((a.N + per_block - 1) / per_block, experts);
+  LaunchKernel(SkinnyKernel, grid, dim3(kThreads), 0, stream, a);
   return cudaGetLastError();
 }
 

@@ -55,10 +55,16 @@ struct SkinnyArgs {
   bool accumulate = false;
   bool early = false;  // set by the launchers: PDL early trigger
   bool wide = false;   // set by LaunchSkinnyGemm: 8 loads in flight per row for 1-2 rows (K >= 8192)
+  int split = 0;       // set by LaunchSkinnyGemm: K slices per weight row, 0 = general kernel (MIXSERVE_DOWN_SPLIT)
 };
 // With MIXSERVE_GEMV=3 in the environment it hands batch-1/2 work to gemv_direct.cu (opt-in: that
 // kernel measured slower on H100, bs1 172 vs 190 tok/s, 16 layers; kept for further work).
 cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream);
+// Plain projections with K >= 8192 and at most 2 rows per weight row (the batch-1/2 MoE down
+// projection): 0 = the general kernel; 1, 2 or 4 = a dedicated kernel (64 registers) with that many
+// K slices per weight row, summed in slice order in the block (deterministic). -1 = the
+// MIXSERVE_DOWN_SPLIT environment switch (default 0); tests set it.
+void SetSkinnySplit(int split);
 
 // ---- gemv_direct.cu ----
 // The same contract as LaunchSkinnyGemm, for at most 2 rows per weight row (n_items, or max_items
@@ -107,6 +113,10 @@ struct FusedQkvArgs {
 };
 bool FusedQkvApplies(int rows, int H, int hd, int k);
 cudaError_t LaunchFusedQkv(const FusedQkvArgs& args, cudaStream_t stream);
+// Which fused QKV kernel LaunchFusedQkv uses: 1 = the normed input staged once per block in shared
+// memory (rows * H * 4 <= 48 KiB, else 0), 0 = recomputed by every warp (MIXSERVE_GEMV_VARIANT's
+// shapes), -1 = the MIXSERVE_QKV_SMEM environment switch (default 0). Tests compare both.
+void SetFusedQkvSmem(int mode);
 // x[t, :N] += att[t, :K] . W^T (W: (N, K)), then out[t] = rmsnorm(x[t]) * norm_w (out_f and/or out_b),
 // the norm done by the grid's last block. counter: a device int that is 0 before the launch (left 0).
 struct FusedOutNormArgs {
@@ -120,9 +130,22 @@ struct FusedOutNormArgs {
   float* out_f = nullptr;
   bf16* out_b = nullptr;
   int* counter = nullptr;
+  // Optional (router != nullptr, needs out_f): LaunchRouter on out_f by the same last block, with
+  // the same outputs and the arithmetic of its split (v2) kernel: router (E, N) bf16, E <= 16,
+  // k <= 8, N % 8 == 0. MIXSERVE_FUSED_ROUTER=1 makes the forward step use it (OutNormRouterEnabled).
+  const bf16* router = nullptr;
+  int E = 0, k = 0;
+  int32_t* topk_ids = nullptr;
+  float* topk_w = nullptr;
+  int32_t* offsets = nullptr;
+  int32_t* sorted_pairs = nullptr;
+  int32_t* pos_of_pair = nullptr;
+  int32_t* experts_touched = nullptr;  // may be null
+  int pad_stride = 0;
   bool early = false;     // set by the launcher
   bool prefetch = false;  // set by the launcher
 };
+bool OutNormRouterEnabled();
 cudaError_t LaunchFusedOutNorm(const FusedOutNormArgs& args, cudaStream_t stream);
 // Environment switches, read once: MIXSERVE_FUSED_QKV=0 / MIXSERVE_FUSED_ONORM=0 turn the fusions off
 // (default on). MIXSERVE_GEMV_VARIANT=a|b|c picks the fused kernels' shape (see decode_fused.cu).
@@ -206,8 +229,12 @@ cudaError_t LaunchRouter(const float* xn, const bf16* router, int T, int H, int 
                          int32_t* experts_touched, int pad_stride, cudaStream_t stream);
 // Which router LaunchRouter uses for T <= 64 (tests compare them in one binary): 0 = the
 // MIXSERVE_ROUTER_V2 environment switch (default on), 1 = the one-block fused router, 2 = the GEMV
-// split over blocks with the last block doing softmax / top-k / grouping.
+// split over blocks with the last block doing softmax / top-k / grouping, 3 = the two-kernel router.
 void SetRouterVersion(int version);
+// The kernel(s) LaunchRouter runs for T tokens. Default dispatch: kSplit up to MIXSERVE_ROUTER_V2_MAX
+// tokens (16), else kTwoKernel; MIXSERVE_ROUTER_V2=0: the old dispatch (kFused up to 64 pairs).
+enum class RouterKind { kSplit, kFused, kTwoKernel };
+RouterKind ChooseRouter(int T, int H, int E, int k);
 
 // ---- moe_grouped.cu ----
 // out[p, :] = x[gather[p] / div, :] for p < n (bf16 rows of width H).
@@ -224,7 +251,8 @@ cudaError_t LaunchGatherPadded(bf16* out, const bf16* x, const int32_t* sorted_p
 cudaError_t LaunchGatherPaddedCompact(bf16* out, int32_t* pos_of_pair, const int32_t* topk_ids, const bf16* x,
                                       const int32_t* sorted_pairs, const int32_t* offsets, int div, int n_pairs, int E,
                                       int stride, int H, cudaStream_t stream);
-// act[p, j] = silu(gu[p, j]) * gu[p, I + j] for p < n, j < I.
+// act[p, j] = silu(gu[p, j]) * gu[p, I + j] for p < n, j < I (8 bf16 per load where I % 8 == 0 and
+// both pointers are 16-byte aligned, unless MIXSERVE_MOE_SILU_VEC=0).
 cudaError_t LaunchSiluMul(bf16* act, const bf16* gu, int n, int I, cudaStream_t stream);
 // The same over the padded layout (E * stride rows), only for rows e * stride + i with i < count_e
 // (from offsets); padding rows of act are left as they were. I % 8 == 0.

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -32,6 +33,11 @@ T AlgoConfig(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigAttribute
   return v;
 }
 
+// 2 M N K batch flops over us microseconds, in TFLOP/s (0 for a failed timing).
+double Tflops(const GemmSpec& g, float us) {
+  return us > 0 ? 2.0 * g.M * g.N * g.K * g.batch / (static_cast<double>(us) * 1e6) : 0.0;
+}
+
 }  // namespace
 
 // RAII for the per-call descriptors.
@@ -58,9 +64,12 @@ Status LtGemm::Init(size_t workspace_bytes) {
   if (auto s = cublasLtCreate(&handle_); s != CUBLAS_STATUS_SUCCESS) return LtError("create", s);
   if (cudaMalloc(&workspace_, workspace_bytes) != cudaSuccess) return Status::Internal("cuBLASLt workspace: out of GPU memory");
   workspace_bytes_ = workspace_bytes;
-  tune_ = EnvInt("MIXSERVE_LT_TUNE", 0);
+  // Unset: the automatic mode (kTuneAuto); set: that mode everywhere.
+  tune_ = EnvInt("MIXSERVE_LT_TUNE", kTuneAuto);
   tune_log_ = EnvInt("MIXSERVE_LT_TUNE_LOG", 0) != 0;
   tune_budget_ = EnvInt("MIXSERVE_LT_TUNE_MAX", tune_budget_);
+  tune_ms_budget_ = EnvInt("MIXSERVE_LT_TUNE_MS", tune_ms_budget_);
+  tune_max_m_ = EnvInt("MIXSERVE_LT_TUNE_MAX_M", tune_max_m_);
   return Status::Ok();
 }
 
@@ -122,7 +131,10 @@ Status LtGemm::Run(cudaStream_t stream, const GemmSpec& g, int lane) {
     // Timing needs a synchronising stream, so a shape first met during capture is not tuned.
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusActive;
     const bool capturing = cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone;
-    const int want = tune_ > 0 && g.tune && !capturing && tuned_shapes_ < tune_budget_ ? kTuneCandidates : 1;
+    const bool auto_ok = tune_ == kTuneAuto && tune_window_ && g.tune && g.M <= kTuneAutoMaxM && tune_ms_ < kTuneAutoMs;
+    const bool may_tune = (auto_ok || (tune_ > 0 && (g.tune || tune_ >= 3))) && (tune_max_m_ <= 0 || g.M <= tune_max_m_) &&
+                          tuned_shapes_ < tune_budget_ && tune_ms_ < tune_ms_budget_;
+    const int want = may_tune && !capturing ? kTuneCandidates : 1;
     cublasLtMatmulPreference_t pref = nullptr;
     cublasLtMatmulPreferenceCreate(&pref);
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
@@ -136,7 +148,14 @@ Status LtGemm::Run(cudaStream_t stream, const GemmSpec& g, int lane) {
                               std::to_string(g.K) + " (batch " + std::to_string(g.batch) + ")");
     }
     results.resize(found);
-    it = algos_.emplace(key, want > 1 ? Tune(stream, g, d, results) : results[0].algo).first;
+    if (want > 1) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const cublasLtMatmulAlgo_t best = Tune(stream, g, d, results);
+      tune_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      it = algos_.emplace(key, best).first;
+    } else {
+      it = algos_.emplace(key, results[0].algo).first;
+    }
   }
   s = cublasLtMatmul(handle_, d.op, &g.alpha, g.w, d.a, g.x, d.b, &g.beta, g.y, d.c, g.y, d.c, &it->second, workspace,
                      workspace_bytes_, stream);
@@ -184,7 +203,7 @@ cublasLtMatmulAlgo_t LtGemm::Tune(cudaStream_t stream, const GemmSpec& g, const 
     if (r.state == CUBLAS_STATUS_SUCCESS && r.workspaceSize <= workspace_bytes_) cands.push_back(r.algo);
   }
   const size_t heuristic_count = cands.size();
-  if (tune_ >= 2) {
+  if (tune_ >= 2) {  // (3 too)
     for (size_t i = 0; i < std::min<size_t>(heuristic_count, kTuneSplitBase); ++i) {
       int32_t splittable = 0;
       uint32_t schemes = 0;
@@ -259,11 +278,11 @@ cublasLtMatmulAlgo_t LtGemm::Tune(cudaStream_t stream, const GemmSpec& g, const 
     const cublasLtMatmulAlgo_t& a = cands[best];
     std::fprintf(stderr,
                  "lt tune: M=%d N=%d K=%d batch=%d beta=%g y=%s w_kn=%d -> candidate %zu/%zu (algo %d tile %u "
-                 "stages %u splitk %d): %.1f us; heuristic's first %.1f us\n",
+                 "stages %u splitk %d): %.1f us; heuristic's first %.1f us (%.1f TFLOP/s vs %.1f); tuning so far %.0f ms\n",
                  g.M, g.N, g.K, g.batch, g.beta, g.y_f32 ? "f32" : "bf16", g.w_kn ? 1 : 0, best, cands.size(),
                  AlgoConfig<int32_t>(a, CUBLASLT_ALGO_CONFIG_ID), AlgoConfig<uint32_t>(a, CUBLASLT_ALGO_CONFIG_TILE_ID),
                  AlgoConfig<uint32_t>(a, CUBLASLT_ALGO_CONFIG_STAGES_ID), AlgoConfig<int32_t>(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM),
-                 best_us[best], best_us[0]);
+                 best_us[best], best_us[0], Tflops(g, best_us[best]), Tflops(g, best_us[0]), tune_ms_);
   }
   return cands[best];
 }

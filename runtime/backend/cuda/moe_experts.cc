@@ -85,8 +85,9 @@ Status MoeLanes::Ensure(int n) {
 const MoeSwitches& GetMoeSwitches() {
   static const MoeSwitches s = [] {
     MoeSwitches v;
-    v.batched = EnvInt("MIXSERVE_MOE_BATCHED", 0) != 0;
+    v.batched = EnvInt("MIXSERVE_MOE_BATCHED", 1) != 0;
     v.prefill = EnvInt("MIXSERVE_MOE_PREFILL", 0);
+    v.prefill_pad_percent = std::max(EnvInt("MIXSERVE_MOE_PREFILL_PAD", 33), 0);
     v.padded_max_rows = std::max(EnvInt("MIXSERVE_MOE_PADDED_MAX", 0), 0);
     return v;
   }();
@@ -118,13 +119,13 @@ int64_t MoeScratchRows(int64_t max_tokens, int E, int k, int padded_max_rows) {
   return std::max(pairs + pairs / 8 + static_cast<int64_t>(E) * 32, E * std::min<int64_t>(padded_max_rows, max_tokens));
 }
 
-int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows) {
+int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows, int pad_percent) {
   const int E = static_cast<int>(off.size()) - 1;
   if (E < 2) return 0;
   int most = 0;
   for (int e = 0; e < E; ++e) most = std::max(most, off[e + 1] - off[e]);
   const int64_t S = (most + 31) / 32 * 32, pairs = off[E];
-  if (S == 0 || E * S > max_rows || E * S > pairs + pairs / 3 + E * 32) return 0;
+  if (S == 0 || E * S > max_rows || E * S > pairs + pairs * pad_percent / 100 + E * 32) return 0;
   return static_cast<int>(S);
 }
 
@@ -178,7 +179,8 @@ Status RunGroupedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, c
   if (pairs > m.max_rows) return Status::Internal("grouped MoE: pairs exceed the scratch");
   if ((mode == 2 || mode == 3) && lanes == nullptr) return Status::InvalidArgument("grouped MoE: modes 2 and 3 need lanes");
   const int64_t H = m.H, I = m.I;
-  if (const int S = mode == 1 || mode == 3 ? PrefillStride(off, m.max_rows) : 0; S > 0) {
+  if (const int S = mode == 1 || mode == 3 || mode == 4 ? PrefillStride(off, m.max_rows, GetMoeSwitches().prefill_pad_percent) : 0;
+      S > 0) {
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherPaddedCompact(m.xs, m.pos_of_pair, m.topk_ids, m.xn, m.sorted_pairs,
                                                                              m.offsets, m.k, pairs, m.E, S, m.H, stream)));
     return BatchedGemms(lt, stream, m, S, false);

@@ -54,16 +54,24 @@ class MoeLanes {
   cudaEvent_t fork_ = nullptr;
 };
 
-// Environment switches, read once (defaults keep the paths measured before):
-//   MIXSERVE_MOE_BATCHED=1   padded path: one strided-batched GEMM per projection instead of E GEMMs.
-//   MIXSERVE_MOE_PREFILL=1   grouped path: pad every group to the largest count (rounded up to 32) and
-//                            run the strided-batched GEMMs (falls back to the loop when it wastes much);
+// Environment switches, read once (defaults from the H200 round-1 measurements):
+//   MIXSERVE_MOE_BATCHED=1   padded path: one strided-batched GEMM per projection instead of E GEMMs
+//                            (default; bs64 2,415 tok/s vs 2,081); 0: E GEMMs.
+//   MIXSERVE_MOE_PREFILL=0   grouped path: one GEMM per expert over its compact rows, in stream order
+//                            (default: round 2 on H200, 1k 58.56 ms, 4k 233.5 vs 247.1 for mode 3);
+//                        =1  pad every group to the largest count (rounded up to 32) and run the
+//                            strided-batched GEMMs (falls back to the loop when it wastes much);
 //                        =2  each expert's GEMMs and SiLU on its own stream (MoeLanes), joined after;
-//                        =3  as 1, falling back to 2.
+//                        =3  as 1, falling back to 2 (round 1: 1k 59.68 ms vs 60.01 for 0; round 2:
+//                            59.4-63.2 ms vs 58.6, and 4k 247 ms vs 233.5);
+//                        =4  as 1, falling back to 0.
+//   MIXSERVE_MOE_PREFILL_PAD=P  modes 1, 3 and 4 take the padded layout only where the padding is at most
+//                            P% of the pairs plus the rounding (default 33).
 //   MIXSERVE_MOE_PADDED_MAX=N  the padded (graph-safe) path up to N rows instead of padded_max_rows.
 struct MoeSwitches {
-  bool batched = false;
+  bool batched = true;
   int prefill = 0;
+  int prefill_pad_percent = 33;
   int padded_max_rows = 0;  // 0: CudaModelOptions::padded_max_rows
 };
 const MoeSwitches& GetMoeSwitches();
@@ -77,7 +85,8 @@ Status RunPaddedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, in
 // mode 0: one GEMM per non-empty expert over its rows, in stream order. mode 1: PrefillStride's
 // padded layout and strided-batched GEMMs (pos_of_pair is moved to the padded rows), else mode 0.
 // mode 2: as mode 0, but expert e runs on lanes->stream(e) (cuBLASLt workspace lane e + 1), forked
-// from and joined back to `stream`. mode 3: mode 1, else mode 2. Modes 2 and 3 need lanes.
+// from and joined back to `stream`. mode 3: mode 1, else mode 2. mode 4: mode 1, else mode 0.
+// Modes 2 and 3 need lanes.
 Status RunGroupedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, const std::vector<int32_t>& off, int mode,
                          MoeLanes* lanes = nullptr);
 
@@ -87,7 +96,7 @@ Status RunGroupedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, c
 int64_t MoeScratchRows(int64_t max_tokens, int E, int k, int padded_max_rows);
 
 // Rows per expert for grouped mode 1: the largest count rounded up to 32, or 0 where that layout
-// does not fit max_rows or pads by more than a third of the pairs plus the rounding.
-int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows);
+// does not fit max_rows or pads by more than pad_percent% of the pairs plus the rounding.
+int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows, int pad_percent = 33);
 
 }  // namespace mixserve::cuda

@@ -1,5 +1,9 @@
 // The grouped MoE path for large batches: rows gathered in expert order for cuBLASLt, and the
 // SiLU-times-up activation between the two expert GEMMs.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+
 #include "runtime/backend/cuda/common.cuh"
 #include "runtime/backend/cuda/kernels.h"
 
@@ -55,6 +59,29 @@ __global__ void SiluMulKernel(bf16* act, const bf16* gu, int I) {
   for (int j = threadIdx.x; j < I; j += blockDim.x) {
     act[static_cast<int64_t>(p) * I + j] =
         __float2bfloat16(Silu(__bfloat162float(g[j])) * __bfloat162float(g[I + j]));
+  }
+}
+
+// SiluMul with 8 bf16 per load (I % 8 == 0): the same arithmetic, a quarter of the load instructions
+// (the scalar kernel ran at ~2.6 TB/s on a 1k-token prefill, 68 us a layer).
+__global__ void SiluMulVecKernel(bf16* act, const bf16* gu, int I) {
+  GridDepWait();
+  const int r = blockIdx.x;
+  const uint4* g = reinterpret_cast<const uint4*>(gu + static_cast<int64_t>(r) * 2 * I);
+  const uint4* u = g + I / 8;
+  uint4* a = reinterpret_cast<uint4*>(act + static_cast<int64_t>(r) * I);
+  for (int c = threadIdx.x; c < I / 8; c += blockDim.x) {
+    const uint4 gv = g[c], uv = u[c];
+    const __nv_bfloat162* g2 = reinterpret_cast<const __nv_bfloat162*>(&gv);
+    const __nv_bfloat162* u2 = reinterpret_cast<const __nv_bfloat162*>(&uv);
+    uint4 out;
+    __nv_bfloat162* o2 = reinterpret_cast<__nv_bfloat162*>(&out);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float2 gf = __bfloat1622float2(g2[j]), uf = __bfloat1622float2(u2[j]);
+      o2[j] = __floats2bfloat162_rn(Silu(gf.x) * uf.x, Silu(gf.y) * uf.y);
+    }
+    a[c] = out;
   }
 }
 
@@ -120,6 +147,15 @@ cudaError_t LaunchSiluMulPadded(bf16* act, const bf16* gu, const int32_t* offset
 
 cudaError_t LaunchSiluMul(bf16* act, const bf16* gu, int n, int I, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
+  static const bool vec_on = [] {
+    const char* v = std::getenv("MIXSERVE_MOE_SILU_VEC");
+    return v == nullptr || v[0] != '0';
+  }();
+  const bool aligned = (reinterpret_cast<uintptr_t>(act) | reinterpret_cast<uintptr_t>(gu)) % 16 == 0;
+  if (I % 8 == 0 && aligned && vec_on) {
+    LaunchKernel(SiluMulVecKernel, dim3(n), dim3(std::min(256, std::max(32, I / 8))), 0, stream, act, gu, I);
+    return cudaGetLastError();
+  }
   LaunchKernel(SiluMulKernel, dim3(n), dim3(256), 0, stream, act, gu, I);
   return cudaGetLastError();
 }

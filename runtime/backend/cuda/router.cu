@@ -366,17 +366,24 @@ __global__ void __launch_bounds__(kV2Threads) RouterSplitKernel(
 
 std::atomic<int> g_router_version{0};
 
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+// MIXSERVE_ROUTER_V2: unset or 1 = the dispatch by T (v2 up to MIXSERVE_ROUTER_V2_MAX tokens, else the
+// two-kernel router); 0 = the old dispatch (the one-block fused router up to 64 pairs, then two kernels).
 bool RouterV2Enabled() {
-  const int forced = g_router_version.load(std::memory_order_relaxed);
-  if (forced != 0) return forced == 2;
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_ROUTER_V2");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool on = EnvInt("MIXSERVE_ROUTER_V2", 1) != 0;
   return on;
 }
 
-bool FusedRouterEnabled() {
+int RouterV2MaxTokens() {
+  static const int n = std::clamp(EnvInt("MIXSERVE_ROUTER_V2_MAX", 16), 0, kV2MaxTokens);
+  return n;
+}
+
+bool OneBlockRouterEnabled() {
   static const bool off = [] {
     const char* v = std::getenv("MIXSERVE_ROUTER_FUSED");
     return v != nullptr && v[0] == '0';
@@ -386,19 +393,40 @@ bool FusedRouterEnabled() {
 
 }  // namespace
 
+RouterKind ChooseRouter(int T, int H, int E, int k) {
+  if (E == 1) return RouterKind::kTwoKernel;  // dense: the align kernel alone
+  const bool v2_fits = T <= kV2MaxTokens && H % 8 == 0;
+  const bool fused_fits = T * k <= kMaxFusedPairs && H % 8 == 0;
+  switch (g_router_version.load(std::memory_order_relaxed)) {
+    case 1:
+      return fused_fits ? RouterKind::kFused : RouterKind::kTwoKernel;
+    case 2:
+      return v2_fits ? RouterKind::kSplit : RouterKind::kTwoKernel;
+    case 3:
+      return RouterKind::kTwoKernel;
+    default:
+      break;
+  }
+  if (!RouterV2Enabled()) return fused_fits && OneBlockRouterEnabled() ? RouterKind::kFused : RouterKind::kTwoKernel;
+  // v2's single pass over the columns scales with T (5.9 us at T=1, 36.7 at T=64 on H200) while the
+  // two-kernel router stays near 16 us; the one-block fused router is never taken (138 us at T=32).
+  return v2_fits && T <= RouterV2MaxTokens() ? RouterKind::kSplit : RouterKind::kTwoKernel;
+}
+
 cudaError_t LaunchRouter(const float* xn, const bf16* router, int T, int H, int E, int k, int32_t* topk_ids,
                          float* topk_w, int32_t* offsets, int32_t* sorted_pairs, int32_t* pos_of_pair,
                          int32_t* expert_hits, int pad_stride, cudaStream_t stream) {
   if (T == 0) return cudaSuccess;
   if (E > kMaxExperts || k > kMaxTopK || k > E) return cudaErrorInvalidValue;
   const bool dense = E == 1;
-  if (!dense && T <= kV2MaxTokens && H % 8 == 0 && RouterV2Enabled()) {
+  const RouterKind kind = ChooseRouter(T, H, E, k);
+  if (kind == RouterKind::kSplit) {
     const int blocks = std::min(kV2MaxBlocks, (H + kV2Cols - 1) / kV2Cols);
     LaunchKernel(RouterSplitKernel, dim3(blocks), dim3(kV2Threads), 0, stream, xn, router, T, H, E, k, topk_ids, topk_w,
                  offsets, sorted_pairs, pos_of_pair, expert_hits, pad_stride, EarlyTriggerEnabled());
     return cudaGetLastError();
   }
-  if (!dense && T * k <= kMaxFusedPairs && H % 8 == 0 && FusedRouterEnabled()) {
+  if (kind == RouterKind::kFused) {
     LaunchKernel(RouterAlignSmallKernel, dim3(1), dim3(kFusedThreads), 0, stream, xn, router, T, H, E, k, topk_ids,
                  topk_w, offsets, sorted_pairs, pos_of_pair, expert_hits, pad_stride, EarlyTriggerEnabled());
     return cudaGetLastError();

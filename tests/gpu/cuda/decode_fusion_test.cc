@@ -98,12 +98,14 @@ struct QkvCase {
 
 TEST_F(DecodeFusion, FusedQkvMatchesNormGemvRope) {
   const int bt = 4, blocks = 8;
+  for (int smem : {0, 1})
   for (QkvCase c : {QkvCase{1, 512, 4, 2, 64, 2, false}, QkvCase{2, 1280, 4, 2, 64, 2, true},
                     QkvCase{1, 4096, 32, 8, 128, 2, false}, QkvCase{2, 4096, 32, 8, 128, 2, false},
                     QkvCase{1, 4096, 32, 8, 128, 2, true}, QkvCase{2, 768, 6, 1, 32, 0, false},
                     QkvCase{1, 256, 2, 2, 16, 1, true}}) {
     SCOPED_TRACE(::testing::Message() << "rows=" << c.rows << " H=" << c.H << " nh=" << c.nh << " nkv=" << c.nkv
-                                      << " hd=" << c.hd << " k=" << c.k << " f32=" << c.f32);
+                                      << " hd=" << c.hd << " k=" << c.k << " f32=" << c.f32 << " smem=" << smem);
+    SetFusedQkvSmem(smem);
     const int R = c.rows, H = c.H, qkv_dim = (c.nh + 2 * c.nkv) * c.hd, kk = std::max(c.k, 1);
     auto x = Rand(rng_, static_cast<size_t>(R) * H), g = Rand(rng_, H, 0.5f);
     auto moe = Rand(rng_, static_cast<size_t>(R) * kk * H);
@@ -189,6 +191,7 @@ TEST_F(DecodeFusion, FusedQkvMatchesNormGemvRope) {
       EXPECT_EQ(written, R * c.nkv * c.hd);
     }
   }
+  SetFusedQkvSmem(-1);
 }
 
 TEST_F(DecodeFusion, FusedOutNormMatchesGemvThenNorm) {
@@ -244,6 +247,137 @@ TEST_F(DecodeFusion, FusedOutNormMatchesGemvThenNorm) {
     EXPECT_LT(Err(dx.Get(), dx_ref.Get()), 1e-5) << "residual";
     EXPECT_LT(Err(out_f.Get(), ref_f.Get()), 1e-5) << "normed fp32";
     EXPECT_LT(Err(FromBf(out_b.Get()), FromBf(ref_b.Get())), 8e-3) << "normed bf16";
+  }
+}
+
+// The router in the fused O projection's last block against LaunchRouter's split kernel on the
+// normed rows that kernel wrote: the same expert ids, grouping and counts, weights within 1e-6.
+TEST_F(DecodeFusion, FusedRouterMatchesLaunchRouter) {
+  struct Case {
+    int E, k, pad_stride;
+  };
+  for (int R : {1, 2})
+  for (int N : {4096, 1000})
+  for (Case c : {Case{8, 2, 0}, Case{16, 3, 0}, Case{8, 2, 3}}) {
+    SCOPED_TRACE(::testing::Message() << "rows=" << R << " N=" << N << " E=" << c.E << " k=" << c.k
+                                      << " pad_stride=" << c.pad_stride);
+    const int K = 512, pairs = R * c.k;
+    const size_t sorted = c.pad_stride > 0 ? static_cast<size_t>(c.E) * c.pad_stride : pairs;
+    auto att = Rand(rng_, static_cast<size_t>(R) * K), x = Rand(rng_, static_cast<size_t>(R) * N);
+    auto g = Rand(rng_, N, 0.5f);
+    auto w = ToBf(Rand(rng_, static_cast<size_t>(N) * K, 0.05f));
+    auto router = ToBf(Rand(rng_, static_cast<size_t>(c.E) * N, 0.05f));
+    Dev<float> datt(att), dx(x), dg(g), out_f(static_cast<size_t>(R) * N);
+    Dev<bf16> dw(w), drouter(router);
+    Dev<int> counter(std::vector<int>{0});
+    Dev<int32_t> ids(pairs), ids_ref(pairs), off(c.E + 1), off_ref(c.E + 1), sp(sorted), sp_ref(sorted);
+    Dev<int32_t> pop(pairs), pop_ref(pairs), touched(std::vector<int32_t>{5}), touched_ref(std::vector<int32_t>{5});
+    Dev<float> tw(pairs), tw_ref(pairs);
+    FusedOutNormArgs o;
+    o.att = datt.get();
+    o.ld_att = K;
+    o.w = dw.get();
+    o.rows = R;
+    o.N = N;
+    o.K = K;
+    o.x = dx.get();
+    o.norm_w = dg.get();
+    o.eps = 1e-5f;
+    o.out_f = out_f.get();
+    o.counter = counter.get();
+    o.router = drouter.get();
+    o.E = c.E;
+    o.k = c.k;
+    o.topk_ids = ids.get();
+    o.topk_w = tw.get();
+    o.offsets = off.get();
+    o.sorted_pairs = sp.get();
+    o.pos_of_pair = pop.get();
+    o.experts_touched = touched.get();
+    o.pad_stride = c.pad_stride;
+    ASSERT_EQ(LaunchFusedOutNorm(o, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(counter.Get()[0], 0);
+    SetRouterVersion(2);
+    ASSERT_EQ(LaunchRouter(out_f.get(), drouter.get(), R, N, c.E, c.k, ids_ref.get(), tw_ref.get(), off_ref.get(),
+                           sp_ref.get(), pop_ref.get(), touched_ref.get(), c.pad_stride, nullptr),
+              cudaSuccess);
+    SetRouterVersion(0);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(ids.Get(), ids_ref.Get()) << "expert ids";
+    EXPECT_LT(Err(tw.Get(), tw_ref.Get()), 1e-6) << "weights";
+    EXPECT_EQ(off.Get(), off_ref.Get()) << "offsets";
+    EXPECT_EQ(sp.Get(), sp_ref.Get()) << "sorted_pairs";
+    EXPECT_EQ(pop.Get(), pop_ref.Get()) << "pos_of_pair";
+    EXPECT_EQ(touched.Get(), touched_ref.Get()) << "experts touched";
+    EXPECT_GT(touched.Get()[0], 5);
+  }
+  FusedOutNormArgs bad;
+  bad.rows = 1;
+  bad.K = 512;
+  bad.ld_att = 512;
+  bad.N = 512;
+  bad.router = reinterpret_cast<const bf16*>(&bad);  // never read: rejected first (no out_f, E = 0)
+  EXPECT_EQ(LaunchFusedOutNorm(bad, nullptr), cudaErrorInvalidValue);
+}
+
+// The batch-1/2 MoE down projection: the general kernel (SetSkinnySplit 0) and the split kernel with
+// 1, 2 and 4 K slices, against a double-precision loop; each run twice must give identical outputs.
+TEST_F(DecodeFusion, SplitKDownProjectionMatchesLoop) {
+  const int E = 4;
+  for (int R : {1, 2})
+  for (auto [N, K] : {std::pair{256, 14336}, std::pair{1000, 8192}}) {
+    const int n_items = 2 * R;  // experts 1 and 3 get R items each, 0 and 2 none
+    std::vector<int32_t> off = {0, 0, R, R, 2 * R};
+    auto x = Rand(rng_, static_cast<size_t>(n_items) * K);
+    auto y0 = Rand(rng_, static_cast<size_t>(n_items) * N);
+    auto w = ToBf(Rand(rng_, static_cast<size_t>(E) * N * K, 0.05f));
+    auto wf = FromBf(w);
+    Dev<float> dx(x), dy(static_cast<size_t>(n_items) * N);
+    Dev<bf16> dw(w);
+    Dev<int32_t> doff(off);
+    for (bool acc : {false, true})
+    for (int split : {0, 1, 2, 4}) {
+      SCOPED_TRACE(::testing::Message() << "rows=" << R << " N=" << N << " K=" << K << " split=" << split
+                                        << " accumulate=" << acc);
+      SetSkinnySplit(split);
+      SkinnyArgs b;
+      b.w = dw.get();
+      b.expert_stride = static_cast<int64_t>(N) * K;
+      b.num_experts = E;
+      b.offsets = doff.get();
+      b.max_items = n_items;
+      b.max_per_expert = R;
+      b.x = dx.get();
+      b.ldx = K;
+      b.y = dy.get();
+      b.ldy = N;
+      b.N = N;
+      b.K = K;
+      b.accumulate = acc;
+      std::vector<float> first;
+      for (int rep = 0; rep < 2; ++rep) {
+        dy.Set(y0);
+        ASSERT_EQ(LaunchSkinnyGemm(b, nullptr), cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        if (rep == 0) first = dy.Get();
+      }
+      EXPECT_EQ(dy.Get(), first) << "not deterministic";
+      std::vector<float> ref(static_cast<size_t>(n_items) * N);
+      for (int e = 0; e < E; ++e) {
+        for (int p = off[e]; p < off[e + 1]; ++p) {
+          for (int n = 0; n < N; ++n) {
+            double sum = 0;
+            const float* wr = wf.data() + (static_cast<size_t>(e) * N + n) * K;
+            for (int kk = 0; kk < K; ++kk) sum += static_cast<double>(wr[kk]) * x[static_cast<size_t>(p) * K + kk];
+            const size_t o = static_cast<size_t>(p) * N + n;
+            ref[o] = static_cast<float>(sum + (acc ? y0[o] : 0.0));
+          }
+        }
+      }
+      EXPECT_LT(Err(first, ref), 1e-4);
+    }
+    SetSkinnySplit(-1);
   }
 }
 

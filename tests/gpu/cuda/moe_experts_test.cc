@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <vector>
@@ -227,7 +228,7 @@ TEST_F(MoeExpertsTest, GroupedModesMatchReference) {
       }
       const std::vector<float> want = Reference(r.topk_ids);
       EXPECT_LT(Err(RunPath(r, false, 0, false, 0), want), kTol) << "loop T=" << T << " pattern=" << static_cast<int>(pattern);
-      for (int mode : {1, 2, 3}) {
+      for (int mode : {1, 2, 3, 4}) {
         EXPECT_LT(Err(RunPath(r, false, 0, false, mode), want), kTol)
             << "mode " << mode << " T=" << T << " pattern=" << static_cast<int>(pattern);
       }
@@ -340,6 +341,128 @@ TEST_F(MoeExpertsTest, LtTuningKeepsResultsAndSkipsCapture) {
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(tuned.tuned_shapes(), 2);
   cudaStreamDestroy(stream);
+}
+
+// LT_TUNE=3 also times the shapes marked tune = false (per-expert and padded prefill GEMMs); the
+// limits (M, shape count, wall time) keep the heuristic's choice; results never change.
+TEST_F(MoeExpertsTest, LtTuneAllShapesWithinLimits) {
+  const int N = 256, K = 1024;
+  const auto x = RandBf(rng_, static_cast<size_t>(96) * K, 1.0f), w = RandBf(rng_, static_cast<size_t>(N) * K, 0.05f);
+  Dev<bf16> dx(ToBf(x)), dw(ToBf(w));
+  auto want = [&](int M) {
+    std::vector<float> y(static_cast<size_t>(M) * N);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int kk = 0; kk < K; ++kk) acc += static_cast<double>(x[static_cast<size_t>(m) * K + kk]) * w[static_cast<size_t>(n) * K + kk];
+        y[static_cast<size_t>(m) * N + n] = static_cast<float>(acc);
+      }
+    return y;
+  };
+  auto run = [&](LtGemm& lt, int M, bool tune = false) {
+    GemmSpec g;
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.x = dx.get();
+    g.ldx = K;
+    g.w = dw.get();
+    g.ldw = K;
+    Dev<float> y(static_cast<size_t>(M) * N);
+    g.y = y.get();
+    g.ldy = N;
+    g.tune = tune;
+    EXPECT_TRUE(lt.Run(nullptr, g).ok());
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(Err(y.Get(), want(M)), 1e-3) << "M=" << M;
+  };
+  LtGemm two, three;
+  ASSERT_TRUE(two.Init().ok());
+  ASSERT_TRUE(three.Init().ok());
+  two.SetTuning(2);
+  two.SetTuneLimits(256, 60000, 0);
+  run(two, 40);
+  EXPECT_EQ(two.tuned_shapes(), 0) << "mode 2 leaves tune = false shapes alone";
+  three.SetTuning(3);
+  three.SetTuneLimits(256, 60000, 64);
+  run(three, 40);
+  EXPECT_EQ(three.tuned_shapes(), 1) << "mode 3 tunes tune = false shapes";
+  run(three, 40);
+  EXPECT_EQ(three.tuned_shapes(), 1) << "cached";
+  run(three, 96);
+  EXPECT_EQ(three.tuned_shapes(), 1) << "M above the MAX_M limit";
+  three.SetTuneLimits(256, 0, 0);
+  run(three, 48);
+  EXPECT_EQ(three.tuned_shapes(), 1) << "wall-time budget spent";
+  three.SetTuneLimits(1, 60000, 0);
+  run(three, 56);
+  EXPECT_EQ(three.tuned_shapes(), 1) << "shape budget spent";
+  three.SetTuneLimits(2, 60000, 0);
+  run(three, 72);
+  EXPECT_EQ(three.tuned_shapes(), 2);
+  // The automatic mode: only inside the window, only tune = true shapes with M <= 256.
+  LtGemm autotune;
+  ASSERT_TRUE(autotune.Init().ok());
+  autotune.SetTuning(LtGemm::kTuneAuto);
+  autotune.SetTuneLimits(256, 60000, 0);
+  run(autotune, 32, true);
+  EXPECT_EQ(autotune.tuned_shapes(), 0) << "window closed";
+  autotune.SetTuneWindow(true);
+  run(autotune, 40, false);
+  EXPECT_EQ(autotune.tuned_shapes(), 0) << "tune = false shape";
+  run(autotune, 48, true);
+  EXPECT_EQ(autotune.tuned_shapes(), 1);
+  autotune.SetTuneWindow(false);
+  run(autotune, 56, true);
+  EXPECT_EQ(autotune.tuned_shapes(), 1) << "window closed again";
+}
+
+// SiluMul (the grouped path's activation): the 8-wide kernel (I % 8 == 0, aligned) and the scalar
+// fallback (odd I, or a pointer off 16 bytes) against a CPU loop.
+TEST_F(MoeExpertsTest, SiluMulVectorAndScalarMatchLoop) {
+  for (int I : {256, 14336 / 16, 12, 16}) {
+    for (int shift : {0, 1}) {
+      const int n = 37;
+      const auto gu = RandBf(rng_, static_cast<size_t>(n) * 2 * I + shift, 2.0f);
+      Dev<bf16> dgu(ToBf(gu));
+      Dev<bf16> act(static_cast<size_t>(n) * I + shift);
+      ASSERT_EQ(LaunchSiluMul(act.get() + shift, dgu.get() + shift, n, I, nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<bf16> got = act.Get();
+      double worst = 0;
+      for (int r = 0; r < n; ++r)
+        for (int j = 0; j < I; ++j) {
+          const float g = gu[shift + static_cast<size_t>(r) * 2 * I + j], u = gu[shift + static_cast<size_t>(r) * 2 * I + I + j];
+          const float ref = g / (1.0f + std::exp(-g)) * u;
+          const float v = __bfloat162float(got[shift + static_cast<size_t>(r) * I + j]);
+          worst = std::max(worst, static_cast<double>(std::fabs(v - ref)) / (std::fabs(ref) + 1e-2));
+        }
+      EXPECT_LT(worst, 1e-2) << "I=" << I << " shift=" << shift;
+    }
+  }
+}
+
+TEST(MoeLayout, PrefillPadPercentBoundsTheWaste) {
+  // 4 experts, 1000 pairs, largest 290 -> S = 320: 1280 rows, 280 of padding (28% of the pairs).
+  const std::vector<int32_t> off = {0, 290, 530, 770, 1000};
+  EXPECT_EQ(PrefillStride(off, 8192), 320);
+  EXPECT_EQ(PrefillStride(off, 8192, 33), 320);
+  EXPECT_EQ(PrefillStride(off, 8192, 16), 320);  // 1280 <= 1000 + 160 + 4 * 32
+  EXPECT_EQ(PrefillStride(off, 8192, 10), 0);    // 1280 > 1000 + 100 + 128
+  EXPECT_EQ(PrefillStride(off, 8192, 0), 0);
+}
+
+TEST(MoeLayout, SwitchDefaults) {
+  const MoeSwitches& s = GetMoeSwitches();
+  if (std::getenv("MIXSERVE_MOE_BATCHED") == nullptr) {
+    EXPECT_TRUE(s.batched);
+  }
+  if (std::getenv("MIXSERVE_MOE_PREFILL") == nullptr) {
+    EXPECT_EQ(s.prefill, 0);
+  }
+  if (std::getenv("MIXSERVE_MOE_PREFILL_PAD") == nullptr) {
+    EXPECT_EQ(s.prefill_pad_percent, 33);
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <string>
@@ -116,8 +117,8 @@ TEST_F(CudaRouter, SplitRouterMatchesLoopAndFusedRouter) {
     Reference(xn, router, c, &order, &prob);
     const std::string label = "T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) + " E=" + std::to_string(c.E) +
                               " k=" + std::to_string(c.k) + " pad=" + std::to_string(c.pad_stride);
-    RouterOut outs[2];
-    for (int version : {1, 2}) {
+    RouterOut outs[3];
+    for (int version : {1, 2, 3}) {
       SetRouterVersion(version);
       for (int rep = 0; rep < 2; ++rep) {  // v2's counter must be back at zero for the second launch
         Dev<int32_t> ids(n_pairs), offsets(c.E + 1), sorted(sorted_rows), pos(n_pairs), touched(std::vector<int32_t>{0});
@@ -162,16 +163,50 @@ TEST_F(CudaRouter, SplitRouterMatchesLoopAndFusedRouter) {
         if (rep == 1 || version == 1) outs[version - 1] = o;
       }
     }
-    // Both versions pick the same experts with the same weights (to fp32 rounding).
-    for (int i = 0; i < n_pairs; ++i) {
-      if (outs[0].ids[i] == outs[1].ids[i]) {
-        EXPECT_NEAR(outs[0].w[i], outs[1].w[i], 1e-6) << label << " pair " << i;
-      } else {
-        const int t = i / c.k;
-        EXPECT_NEAR(prob[t][outs[0].ids[i]], prob[t][outs[1].ids[i]], 1e-6) << label << " pair " << i;
+    // Every version picks the same experts with the same weights (to fp32 rounding).
+    for (int v = 1; v < 3; ++v) {
+      for (int i = 0; i < n_pairs; ++i) {
+        if (outs[0].ids[i] == outs[v].ids[i]) {
+          EXPECT_NEAR(outs[0].w[i], outs[v].w[i], 1e-6) << label << " v" << v + 1 << " pair " << i;
+        } else {
+          const int t = i / c.k;
+          EXPECT_NEAR(prob[t][outs[0].ids[i]], prob[t][outs[v].ids[i]], 1e-6) << label << " v" << v + 1 << " pair " << i;
+        }
       }
     }
   }
+}
+
+// The default dispatch: the split router for small T only, never the one-block fused router (138 us
+// at T=32 on H200); forced versions as SetRouterVersion says. Host-side: runs without a GPU too.
+TEST(RouterDispatch, SplitForSmallTTwoKernelAboveNeverFused) {
+  SetRouterVersion(0);
+  const bool old_dispatch = [] {
+    const char* v = std::getenv("MIXSERVE_ROUTER_V2");
+    return v != nullptr && v[0] == '0';
+  }();
+  const char* max_env = std::getenv("MIXSERVE_ROUTER_V2_MAX");
+  const int v2_max = max_env != nullptr && *max_env != '\0' ? std::clamp(std::atoi(max_env), 0, 64) : 16;
+  for (int T = 1; T <= 256; ++T) {
+    const RouterKind got = ChooseRouter(T, 4096, 8, 2);
+    if (old_dispatch) {
+      EXPECT_EQ(got, T * 2 <= 64 ? RouterKind::kFused : RouterKind::kTwoKernel) << "T=" << T;
+    } else {
+      EXPECT_NE(got, RouterKind::kFused) << "T=" << T;
+      EXPECT_EQ(got, T <= v2_max ? RouterKind::kSplit : RouterKind::kTwoKernel) << "T=" << T;
+    }
+  }
+  EXPECT_EQ(ChooseRouter(4, 4096, 1, 1), RouterKind::kTwoKernel);  // dense: the align kernel
+  EXPECT_EQ(ChooseRouter(4, 100, 8, 2), RouterKind::kTwoKernel);  // H % 8 != 0: neither one-pass router
+  SetRouterVersion(1);
+  EXPECT_EQ(ChooseRouter(32, 4096, 8, 2), RouterKind::kFused);
+  EXPECT_EQ(ChooseRouter(33, 4096, 8, 2), RouterKind::kTwoKernel);
+  SetRouterVersion(2);
+  EXPECT_EQ(ChooseRouter(64, 4096, 8, 2), RouterKind::kSplit);
+  EXPECT_EQ(ChooseRouter(65, 4096, 8, 2), RouterKind::kTwoKernel);
+  SetRouterVersion(3);
+  EXPECT_EQ(ChooseRouter(1, 4096, 8, 2), RouterKind::kTwoKernel);
+  SetRouterVersion(0);
 }
 
 // v2 in a CUDA graph, replayed: identical outputs every time.
@@ -226,7 +261,7 @@ TEST_F(CudaRouter, DISABLED_Timings) {
   cudaEventCreate(&e0);
   cudaEventCreate(&e1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (int T : {1, 2, 8, 32, 64}) {
+  for (int T : {1, 2, 8, 12, 16, 24, 32, 64}) {
     std::vector<float> xn(static_cast<size_t>(T) * H);
     std::vector<bf16> rb(static_cast<size_t>(E) * H);
     for (float& v : xn) v = nd(rng_);
@@ -234,7 +269,7 @@ TEST_F(CudaRouter, DISABLED_Timings) {
     Dev<float> dxn(xn), w(T * k);
     Dev<bf16> drouter(rb);
     Dev<int32_t> ids(T * k), offsets(E + 1), sorted(T * k), pos(T * k);
-    for (int version : {1, 2}) {
+    for (int version : {1, 2, 3}) {
       SetRouterVersion(version);
       auto launch = [&] {
         LaunchRouter(dxn.get(), drouter.get(), T, H, E, k, ids.get(), w.get(), offsets.get(), sorted.get(), pos.get(),
@@ -249,7 +284,7 @@ TEST_F(CudaRouter, DISABLED_Timings) {
       float ms = 0;
       cudaEventElapsedTime(&ms, e0, e1);
       std::printf("router v%d T %2d: %6.2f us/launch%s\n", version, T, 1000.0 * ms / n,
-                  T * k > 64 ? " (v1 here = the two-kernel router)" : "");
+                  version == 3 || T * k > 64 ? " (the two-kernel router)" : "");
     }
   }
   cudaEventDestroy(e0);
