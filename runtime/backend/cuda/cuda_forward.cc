@@ -168,44 +168,10 @@ Status CudaModel::RunForward(const Dims& d) {
   const bool fused_qkv = skinny && FusedQkvEnabled() && FusedQkvApplies(R, H, hd, k) && d.dense.empty();
   const bool fused_onorm = skinny && R <= 2 && FusedOutNormEnabled() && (nh * hd) % 8 == 0;
   // MIXSERVE_FUSED_ROUTER=1: the router runs in the fused O kernel's last block (decode_fused.cu), and
-  // the experts' skinny GEMMs follow directly (RunMoe's skinny branch without its router launch).
+  // the experts' skinny GEMMs follow directly (RunSkinnyExperts, RunMoe's skinny branch without its router).
   const int E = s.num_experts;
   const bool fused_router = fused_onorm && OutNormRouterEnabled() && E > 1 && E <= 16 && k <= 8 && k <= E &&
                             R * k <= options_.skinny_max_pairs && H % 8 == 0;
-  auto skinny_experts = [&](const DeviceLayer& w) -> Status {
-    const int I = s.intermediate_size;
-    SkinnyArgs a;
-    a.w = w.w13;
-    a.expert_stride = static_cast<int64_t>(2) * I * H;
-    a.num_experts = E;
-    a.offsets = offsets_;
-    a.max_items = R * k;
-    a.max_per_expert = R;  // a token's k experts are distinct
-    a.gather = sorted_pairs_;
-    a.gather_div = k;
-    a.x = xn_f_;
-    a.ldx = H;
-    a.y = act_f_;
-    a.ldy = I;
-    a.N = I;
-    a.K = H;
-    a.gate_up = true;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
-    SkinnyArgs b;
-    b.w = w.w2;
-    b.expert_stride = static_cast<int64_t>(H) * I;
-    b.num_experts = E;
-    b.offsets = offsets_;
-    b.max_items = R * k;
-    b.max_per_expert = R;
-    b.x = act_f_;
-    b.ldx = I;
-    b.y = moe_out_;
-    b.ldy = H;
-    b.N = H;
-    b.K = I;
-    return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
-  };
   float* xres = x_;  // the residual stream of this layer (after the QKV step)
   for (int l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = weights_.layer(l);
@@ -304,7 +270,7 @@ Status CudaModel::RunForward(const Dims& d) {
                                                                          w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
                                                                          stream_)));
     }
-    MIXSERVE_CUDA_RETURN_IF_ERROR(fused_router ? skinny_experts(w) : RunMoe(l, R));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(fused_router ? RunSkinnyExperts(l, R) : RunMoe(l, R));
   }
   const int L = d.logit_rows;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(xres, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,

@@ -90,6 +90,7 @@ class CudaModel : public Backend {
   Status Upload(const Plan& plan);
   Status RunForward(const Dims& d);
   Status RunMoe(int layer, int rows);
+  Status RunSkinnyExperts(int layer, int rows);  // the experts after routing, skinny GEMMs (no router)
   Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);
   bool Padded(int rows) const;  // the padded-groups MoE path for this many rows
   int PaddedStride(int rows) const;

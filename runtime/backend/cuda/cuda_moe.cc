@@ -43,6 +43,47 @@ int CudaModel::PaddedStride(int R) const {
   return std::min(std::max(R, 32), std::max(cap, R));
 }
 
+// The experts of layer l for R routed rows (the router has filled offsets_ / sorted_pairs_): the
+// gathered gate_up skinny GEMM into act_f_, then the down one into moe_out_. RunMoe's skinny branch
+// and the fused-router decode path (cuda_forward.cc) both end here.
+Status CudaModel::RunSkinnyExperts(int l, int R) {
+  const cpu::ModelShape& s = config_.shape;
+  const DeviceLayer& w = weights_.layer(l);
+  const int H = s.hidden_size, I = s.intermediate_size;
+  const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
+  SkinnyArgs a;
+  a.w = w.w13;
+  a.expert_stride = static_cast<int64_t>(2) * I * H;
+  a.num_experts = E;
+  a.offsets = offsets_;
+  a.max_items = pairs;
+  a.max_per_expert = R;  // a token's k experts are distinct
+  a.gather = sorted_pairs_;
+  a.gather_div = k;
+  a.x = xn_f_;
+  a.ldx = H;
+  a.y = act_f_;
+  a.ldy = I;
+  a.N = I;
+  a.K = H;
+  a.gate_up = true;
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+  SkinnyArgs b;
+  b.w = w.w2;
+  b.expert_stride = static_cast<int64_t>(H) * I;
+  b.num_experts = E;
+  b.offsets = offsets_;
+  b.max_items = pairs;
+  b.max_per_expert = R;
+  b.x = act_f_;
+  b.ldx = I;
+  b.y = moe_out_;
+  b.ldy = H;
+  b.N = H;
+  b.K = I;
+  return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
+}
+
 Status CudaModel::RunMoe(int l, int R) {
   const cpu::ModelShape& s = config_.shape;
   const DeviceLayer& w = weights_.layer(l);
@@ -50,39 +91,7 @@ Status CudaModel::RunMoe(int l, int R) {
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
                                               pos_of_pair_, experts_touched_ + l, Padded(R) ? PaddedStride(R) : 0, stream_)));
-  if (pairs <= options_.skinny_max_pairs) {
-    SkinnyArgs a;
-    a.w = w.w13;
-    a.expert_stride = static_cast<int64_t>(2) * I * H;
-    a.num_experts = E;
-    a.offsets = offsets_;
-    a.max_items = pairs;
-    a.max_per_expert = R;  // a token's k experts are distinct
-    a.gather = sorted_pairs_;
-    a.gather_div = k;
-    a.x = xn_f_;
-    a.ldx = H;
-    a.y = act_f_;
-    a.ldy = I;
-    a.N = I;
-    a.K = H;
-    a.gate_up = true;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
-    SkinnyArgs b;
-    b.w = w.w2;
-    b.expert_stride = static_cast<int64_t>(H) * I;
-    b.num_experts = E;
-    b.offsets = offsets_;
-    b.max_items = pairs;
-    b.max_per_expert = R;
-    b.x = act_f_;
-    b.ldx = I;
-    b.y = moe_out_;
-    b.ldy = H;
-    b.N = H;
-    b.K = I;
-    return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
-  }
+  if (pairs <= options_.skinny_max_pairs) return RunSkinnyExperts(l, R);
   MoeExperts m;
   m.w13 = w.w13;
   m.w2 = w.w2;

@@ -17,57 +17,17 @@
 #include "runtime/backend/cuda/kernels.h"
 #include "runtime/backend/cuda/lt_gemm.h"
 #include "runtime/backend/cuda/smoke.h"
+#include "tests/gpu/cuda/cuda_test_util.h"
 
 namespace mixserve::cuda {
 namespace {
 
-// A device buffer, optionally filled from a host vector; Get() copies it back.
-template <typename T>
-class Dev {
- public:
-  explicit Dev(const std::vector<T>& h) : n_(h.size()) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    cudaMemcpy(p_, h.data(), n_ * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  explicit Dev(size_t n) : n_(n) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    Poison();
-  }
-  ~Dev() { cudaFree(p_); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  T* get() { return p_; }
-  void Poison() { cudaMemset(p_, 0xff, n_ * sizeof(T)); }  // NaN for floats
-  std::vector<T> Get() const {
-    std::vector<T> h(n_);
-    cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
+using test_util::Bf;
+using test_util::Dev;
+using test_util::Err;
 
- private:
-  T* p_ = nullptr;
-  size_t n_;
-};
-
-float Bf(float f) { return __bfloat162float(__float2bfloat16(f)); }
-
-// Worst |a - b| / (1 + |b|); NaN counts as infinitely bad.
-double Err(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    double e = std::abs(static_cast<double>(a[i]) - b[i]) / (1.0 + std::abs(b[i]));
-    if (std::isnan(e)) return INFINITY;
-    worst = std::max(worst, e);
-  }
-  return worst;
-}
-
-class CudaAttention : public ::testing::Test {
+class CudaAttention : public test_util::GpuTest {
  protected:
-  void SetUp() override {
-    if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
-  }
   std::mt19937 rng_{4321};
 };
 

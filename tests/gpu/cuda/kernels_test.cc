@@ -15,69 +15,20 @@
 #include "runtime/backend/cuda/kernels.h"
 #include "runtime/backend/cuda/lt_gemm.h"
 #include "runtime/backend/cuda/smoke.h"
+#include "tests/gpu/cuda/cuda_test_util.h"
 
 namespace mixserve::cuda {
 namespace {
 
-// A device copy of a host vector; Get() copies it back.
-template <typename T>
-class Dev {
- public:
-  explicit Dev(const std::vector<T>& h) : n_(h.size()) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    cudaMemcpy(p_, h.data(), n_ * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  explicit Dev(size_t n) : n_(n) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    cudaMemset(p_, 0xff, n_ * sizeof(T));  // poison: NaN for floats
-  }
-  ~Dev() { cudaFree(p_); }
-  T* get() { return p_; }
-  std::vector<T> Get() const {
-    std::vector<T> h(n_);
-    cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
+using test_util::Bf;
+using test_util::Dev;
+using test_util::Err;
+using test_util::Rand;
+using test_util::RoundBf;
+using test_util::ToBf;
 
- private:
-  T* p_ = nullptr;
-  size_t n_;
-};
-
-float Bf(float f) { return __bfloat162float(__float2bfloat16(f)); }
-
-std::vector<float> Rand(std::mt19937& rng, size_t n, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-std::vector<bf16> ToBf(const std::vector<float>& v) {
-  std::vector<bf16> o(v.size());
-  for (size_t i = 0; i < v.size(); ++i) o[i] = __float2bfloat16(v[i]);
-  return o;
-}
-std::vector<float> RoundBf(std::vector<float> v) {
-  for (float& x : v) x = Bf(x);
-  return v;
-}
-// Worst |a - b| / (1 + |b|); NaN counts as infinitely bad.
-double Err(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    double e = std::abs(static_cast<double>(a[i]) - b[i]) / (1.0 + std::abs(b[i]));
-    if (std::isnan(e)) return INFINITY;
-    worst = std::max(worst, e);
-  }
-  return worst;
-}
-
-class CudaKernels : public ::testing::Test {
+class CudaKernels : public test_util::GpuTest {
  protected:
-  void SetUp() override {
-    if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
-  }
   std::mt19937 rng_{1234};
 };
 

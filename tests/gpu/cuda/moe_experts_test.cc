@@ -15,63 +15,16 @@
 #include "runtime/backend/cuda/lt_gemm.h"
 #include "runtime/backend/cuda/moe_experts.h"
 #include "runtime/backend/cuda/smoke.h"
+#include "tests/gpu/cuda/cuda_test_util.h"
 
 namespace mixserve::cuda {
 namespace {
 
-// A device copy of a host vector (or n poisoned elements: NaN for floats); Get() copies it back.
-template <typename T>
-class Dev {
- public:
-  explicit Dev(const std::vector<T>& h) : n_(h.size()) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    Put(h);
-  }
-  explicit Dev(size_t n) : n_(n) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    Poison();
-  }
-  ~Dev() { cudaFree(p_); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  T* get() { return p_; }
-  void Put(const std::vector<T>& h) { cudaMemcpy(p_, h.data(), std::min(n_, h.size()) * sizeof(T), cudaMemcpyHostToDevice); }
-  void Poison() { cudaMemset(p_, 0xff, n_ * sizeof(T)); }
-  std::vector<T> Get() const {
-    std::vector<T> h(n_);
-    cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
-
- private:
-  T* p_ = nullptr;
-  size_t n_;
-};
-
-float Bf(float f) { return __bfloat162float(__float2bfloat16(f)); }
-
-std::vector<float> RandBf(std::mt19937& rng, size_t n, float scale) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = Bf(d(rng));
-  return v;
-}
-std::vector<bf16> ToBf(const std::vector<float>& v) {
-  std::vector<bf16> o(v.size());
-  for (size_t i = 0; i < v.size(); ++i) o[i] = __float2bfloat16(v[i]);
-  return o;
-}
-
-// Worst |a - b| / (1 + |b|); NaN counts as infinitely bad.
-double Err(const std::vector<float>& a, const std::vector<float>& b) {
-  double worst = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    const double e = std::abs(static_cast<double>(a[i]) - b[i]) / (1.0 + std::abs(b[i]));
-    if (std::isnan(e)) return INFINITY;
-    worst = std::max(worst, e);
-  }
-  return a.size() == b.size() ? worst : INFINITY;
-}
+using test_util::Bf;
+using test_util::Dev;
+using test_util::Err;
+using test_util::RandBf;
+using test_util::ToBf;
 
 // How tokens pick experts: uniformly; only experts 0..4 (5..7 get no token); expert 0 for every
 // token (one group as large as the batch, the rest small).

@@ -16,43 +16,15 @@
 
 #include "runtime/backend/cuda/kernels.h"
 #include "runtime/backend/cuda/smoke.h"
+#include "tests/gpu/cuda/cuda_test_util.h"
 
 namespace mixserve::cuda {
 namespace {
 
-// A device buffer, optionally filled from a host vector; Get() copies it back.
-template <typename T>
-class Dev {
- public:
-  explicit Dev(const std::vector<T>& h) : n_(h.size()) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    cudaMemcpy(p_, h.data(), n_ * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  explicit Dev(size_t n) : n_(n) {
-    cudaMalloc(&p_, std::max<size_t>(1, n_) * sizeof(T));
-    Poison();
-  }
-  ~Dev() { cudaFree(p_); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  T* get() { return p_; }
-  void Poison() { cudaMemset(p_, 0xff, n_ * sizeof(T)); }
-  std::vector<T> Get() const {
-    std::vector<T> h(n_);
-    cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
+using test_util::Dev;
 
- private:
-  T* p_ = nullptr;
-  size_t n_;
-};
-
-class CudaRouter : public ::testing::Test {
+class CudaRouter : public test_util::GpuTest {
  protected:
-  void SetUp() override {
-    if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
-  }
   void TearDown() override { SetRouterVersion(0); }
   std::mt19937 rng_{99};
 };
