@@ -131,8 +131,8 @@ void HttpServer::Log(const http_request& req, int status, const std::string& err
 void HttpServer::ReplyJson(http_request req, int status, const std::string& body, const std::string& error) {
   http_response resp(static_cast<web::http::status_code>(status));
   resp.set_body(body, "application/json");
+  Log(req, status, error);  // before the reply, so a client that has its answer also finds its log line
   Send(req, resp);
-  Log(req, status, error);
 }
 
 void HttpServer::ReplyError(http_request req, const ApiError& error) {

@@ -119,6 +119,15 @@ class ServerProcess:
                     pass
         return out
 
+    def wait_access_log(self, done, timeout=10.0):
+        """The access log once done(log) holds (stderr is read by a thread), or the last one seen."""
+        deadline = time.monotonic() + timeout
+        log = self.access_log()
+        while not done(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            log = self.access_log()
+        return log
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

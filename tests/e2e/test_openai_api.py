@@ -387,9 +387,13 @@ def test_access_log_line_per_request(server, client):
     out = client.completions.create(model=NAMES[1], prompt="access log probe", max_tokens=3, temperature=0,
                                     extra_body={"ignore_eos": True})
     requests.post(server.base_url + "/completions", data="{", timeout=10)
-    log = server.access_log()
-    ok = [e for e in log if e.get("model") == NAMES[1] and e.get("prompt_tokens") == out.usage.prompt_tokens
-          and e.get("completion_tokens") == 3]
+
+    def probe(e):
+        return e.get("model") == NAMES[1] and e.get("prompt_tokens") == out.usage.prompt_tokens \
+            and e.get("completion_tokens") == 3
+
+    log = server.wait_access_log(lambda log: any(probe(e) for e in log) and any(e.get("status") == 400 for e in log))
+    ok = [e for e in log if probe(e)]
     assert ok, server.stderr_tail()
     entry = ok[-1]
     assert entry.get("status") == 200 and entry.get("id")
