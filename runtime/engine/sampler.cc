@@ -65,9 +65,14 @@ Sampler::Sampler(const SamplingParams& params, std::vector<int32_t> prompt)
 SampleResult Sampler::Accept(int32_t token) {
   SampleResult result;
   result.token = token;
-  output_.push_back(token);
-  if (!output_counts_.empty() && token >= 0 && static_cast<size_t>(token) < output_counts_.size()) ++output_counts_[token];
+  Record(token);
   return result;
+}
+
+void Sampler::Record(int32_t token) {
+  output_.push_back(token);
+  // The counts exist only for penalised requests (sized by Sample to the vocabulary).
+  if (token >= 0 && static_cast<size_t>(token) < output_counts_.size()) ++output_counts_[token];
 }
 
 double Sampler::NextUniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
@@ -147,8 +152,7 @@ SampleResult Sampler::Sample(const float* logits, int vocab_size) {
   result.logprob = raw_logprobs[chosen];
   if (params_.top_logprobs > 0) result.top_logprobs = TopLogprobs(raw_logprobs, params_.top_logprobs);
 
-  output_.push_back(chosen);
-  if (penalized) ++output_counts_[chosen];  // sized above
+  Record(chosen);
   return result;
 }
 

@@ -66,6 +66,8 @@ class Sampler {
  private:
   // Uniform double in [0, 1) from the request's stream, identical on every platform.
   double NextUniform();
+  // Appends `token` to the output and to the penalty counts where they exist.
+  void Record(int32_t token);
 
   SamplingParams params_;
   std::vector<int32_t> prompt_;

@@ -139,28 +139,31 @@ Status CudaModel::Upload(const Plan& p) {
   return Cuda("upload step metadata", err);
 }
 
+// y (rows, N) (+)= x (rows, K) . W (N, K)^T: the skinny kernel on the fp32 activations up to
+// skinny_max_rows rows, else cuBLASLt on their bf16 copy.
+Status CudaModel::Project(const char* what, int rows, const bf16* w, int N, int K, const float* xf, const bf16* xb,
+                          float* y, int ldy, bool acc) {
+  if (rows <= options_.skinny_max_rows) {
+    SkinnyArgs a;
+    a.w = w;
+    a.n_items = rows;
+    a.x = xf;
+    a.ldx = K;
+    a.y = y;
+    a.ldy = ldy;
+    a.N = N;
+    a.K = K;
+    a.accumulate = acc;
+    return Cuda(what, LaunchSkinnyGemm(a, stream_));
+  }
+  return lt_.Run(stream_, rows, N, K, xb, w, y, nullptr, acc);
+}
+
 Status CudaModel::RunForward(const Dims& d) {
   const cpu::ModelShape& s = config_.shape;
   const int R = d.rows, H = s.hidden_size, V = s.vocab_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim;
   const int qkv_dim = (nh + 2 * nkv) * hd, k = std::max(s.experts_per_token, 1);
   const bool skinny = R <= options_.skinny_max_rows;
-  auto proj = [&](const char* what, const bf16* w, int N, int K, const float* xf, const bf16* xb, float* y,
-                  int ldy, bool acc) -> Status {
-    if (skinny) {
-      SkinnyArgs a;
-      a.w = w;
-      a.n_items = R;
-      a.x = xf;
-      a.ldx = K;
-      a.y = y;
-      a.ldy = ldy;
-      a.N = N;
-      a.K = K;
-      a.accumulate = acc;
-      return Cuda(what, LaunchSkinnyGemm(a, stream_));
-    }
-    return lt_.Run(stream_, R, N, K, xb, w, y, nullptr, acc);
-  };
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("embed", LaunchEmbed(x_, weights_.embed(), d_tokens_, R, H, stream_)));
   // Batch-1/2 decode fusions (decode_fused.cu): norm + combine + QKV + RoPE + KV write in one kernel,
   // which writes the combined residual to the other buffer of a ping-pong pair (x_, x2_); and the O
@@ -209,7 +212,7 @@ Status CudaModel::RunForward(const Dims& d) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(xres, R, nullptr, H, l > 0 ? moe_out_ : nullptr,
                                                                           pos_of_pair_, topk_w_, k, w.input_norm,
                                                                           s.rms_norm_eps, xn_f_, xn_b_, stream_)));
-      MIXSERVE_CUDA_RETURN_IF_ERROR(proj("qkv", w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Project("qkv", R, w.wqkv, qkv_dim, H, xn_f_, xn_b_, qkv_, qkv_dim, false));
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("rope", LaunchRopeKv(qkv_, d_pos_, d_slot_, R, nh, nkv, hd, s.rope_theta, kc, vc,
                                                               options_.kv_f32, stream_)));
     }
@@ -265,7 +268,7 @@ Status CudaModel::RunForward(const Dims& d) {
       const char* what = fused_router ? "o_proj+norm+router" : "o_proj+norm";
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda(what, LaunchFusedOutNorm(o, stream_)));
     } else {
-      MIXSERVE_CUDA_RETURN_IF_ERROR(proj("o_proj", w.wo, H, nh * hd, att_f_, att_b_, xres, H, true));
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Project("o_proj", R, w.wo, H, nh * hd, att_f_, att_b_, xres, H, true));
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(xres, R, nullptr, H, nullptr, nullptr, nullptr, 0,
                                                                          w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
                                                                          stream_)));
@@ -275,23 +278,10 @@ Status CudaModel::RunForward(const Dims& d) {
   const int L = d.logit_rows;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(xres, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
                                                         weights_.final_norm(), s.rms_norm_eps, xn_f_, xn_b_, stream_)));
-  if (L <= options_.skinny_max_rows) {
-    SkinnyArgs a;
-    a.w = weights_.lm_head();
-    a.n_items = L;
-    a.x = xn_f_;
-    a.ldx = H;
-    a.y = logits_;
-    a.ldy = V;
-    a.N = V;
-    a.K = H;
-    return Cuda("lm_head", LaunchSkinnyGemm(a, stream_));
-  }
-  return lt_.Run(stream_, L, V, H, xn_b_, weights_.lm_head(), logits_, nullptr, false);
+  return Project("lm_head", L, weights_.lm_head(), V, H, xn_f_, xn_b_, logits_, V, false);
 }
 
 Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
-  (void)greedy;
   const auto t0 = std::chrono::steady_clock::now();
   int rows = 0, logit_rows = 0;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Validate(batch, &rows, &logit_rows));

@@ -89,6 +89,8 @@ class CudaModel : public Backend {
   Status BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* plan, Dims* dims) const;
   Status Upload(const Plan& plan);
   Status RunForward(const Dims& d);
+  Status Project(const char* what, int rows, const bf16* w, int N, int K, const float* xf, const bf16* xb, float* y,
+                 int ldy, bool acc);
   Status RunMoe(int layer, int rows);
   Status RunSkinnyExperts(int layer, int rows);  // the experts after routing, skinny GEMMs (no router)
   Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);

@@ -75,17 +75,7 @@ Status LtGemm::Init(size_t workspace_bytes) {
 
 Status LtGemm::Run(cudaStream_t stream, int M, int N, int K, const bf16* x, const bf16* w, float* y_f32, bf16* y_bf16,
                    bool accumulate) {
-  GemmSpec g;
-  g.M = M;
-  g.N = N;
-  g.K = K;
-  g.x = x;
-  g.ldx = K;
-  g.w = w;
-  g.ldw = K;
-  g.y = y_f32 ? static_cast<void*>(y_f32) : static_cast<void*>(y_bf16);
-  g.y_f32 = y_f32 != nullptr;
-  g.ldy = N;
+  GemmSpec g = DenseSpec(M, N, K, x, w, y_f32 ? static_cast<void*>(y_f32) : static_cast<void*>(y_bf16), y_f32 != nullptr);
   g.beta = accumulate ? 1.0f : 0.0f;
   return Run(stream, g);
 }

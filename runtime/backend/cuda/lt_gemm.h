@@ -42,6 +42,22 @@ struct GemmSpec {
   bool tune = true;  // false: never time this shape (M changes from step to step, e.g. per-expert groups)
 };
 
+// The plain product y (M, N) = x (M, K) . W (N, K)^T with contiguous rows, y fp32 or bf16.
+inline GemmSpec DenseSpec(int M, int N, int K, const bf16* x, const bf16* w, void* y, bool y_f32) {
+  GemmSpec g;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.x = x;
+  g.ldx = K;
+  g.w = w;
+  g.ldw = K;
+  g.y = y;
+  g.y_f32 = y_f32;
+  g.ldy = N;
+  return g;
+}
+
 class LtGemm {
  public:
   LtGemm() = default;

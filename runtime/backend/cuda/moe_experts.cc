@@ -131,20 +131,14 @@ int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows, int pad_per
 
 namespace {
 
-// y (M, N) = x (M, K) . W (N, K)^T for one expert's compact group: M differs from step to step, so
-// the shape is never tuned (each new M would cost a tuning pass inside a timed step).
-GemmSpec GroupSpec(int M, int N, int K, const bf16* x, const bf16* w, void* y, bool y_f32) {
-  GemmSpec g;
-  g.M = M;
-  g.N = N;
-  g.K = K;
-  g.x = x;
-  g.ldx = K;
-  g.w = w;
-  g.ldw = K;
-  g.y = y;
-  g.y_f32 = y_f32;
-  g.ldy = N;
+// Expert e's gate/up GEMM (xs -> gu) or, with down, its down GEMM (act -> out) over its compact rows
+// off[e]..off[e+1]: M differs from step to step, so the shape is never tuned (each new M would cost a
+// tuning pass inside a timed step).
+GemmSpec GroupSpec(const MoeExperts& m, const std::vector<int32_t>& off, int e, bool down) {
+  const int64_t H = m.H, I = m.I, r = off[e];
+  const int n = off[e + 1] - off[e];
+  GemmSpec g = down ? DenseSpec(n, m.H, m.I, m.act + r * I, m.w2 + e * H * I, m.out + r * H, true)
+                    : DenseSpec(n, 2 * m.I, m.H, m.xs + r * H, m.w13 + e * 2 * I * H, m.gu + r * 2 * I, false);
   g.tune = false;
   return g;
 }
@@ -152,7 +146,7 @@ GemmSpec GroupSpec(int M, int N, int K, const bf16* x, const bf16* w, void* y, b
 // Expert e's gate/up GEMM, SiLU * up and down GEMM over its compact rows on lanes->stream(e), each
 // lane forked from `stream` after the gather and joined back before returning.
 Status LaneExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, const std::vector<int32_t>& off, MoeLanes& lanes) {
-  const int64_t H = m.H, I = m.I;
+  const int64_t I = m.I;
   MIXSERVE_CUDA_RETURN_IF_ERROR(lanes.Ensure(m.E));
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe fork", cudaEventRecord(lanes.fork(), stream)));
   for (int e = 0; e < m.E; ++e) {
@@ -160,11 +154,9 @@ Status LaneExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, const s
     if (n == 0) continue;
     cudaStream_t st = lanes.stream(e);
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe fork", cudaStreamWaitEvent(st, lanes.fork(), 0)));
-    MIXSERVE_CUDA_RETURN_IF_ERROR(
-        lt.Run(st, GroupSpec(n, 2 * m.I, m.H, m.xs + off[e] * H, m.w13 + e * 2 * I * H, m.gu + off[e] * 2 * I, false), e + 1));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(st, GroupSpec(m, off, e, false), e + 1));
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(m.act + off[e] * I, m.gu + off[e] * 2 * I, n, m.I, st)));
-    MIXSERVE_CUDA_RETURN_IF_ERROR(
-        lt.Run(st, GroupSpec(n, m.H, m.I, m.act + off[e] * I, m.w2 + e * H * I, m.out + off[e] * H, true), e + 1));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(st, GroupSpec(m, off, e, true), e + 1));
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe join", cudaEventRecord(lanes.done(e), st)));
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe join", cudaStreamWaitEvent(stream, lanes.done(e), 0)));
   }
@@ -178,7 +170,6 @@ Status RunGroupedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, c
   const int pairs = off[m.E];
   if (pairs > m.max_rows) return Status::Internal("grouped MoE: pairs exceed the scratch");
   if ((mode == 2 || mode == 3) && lanes == nullptr) return Status::InvalidArgument("grouped MoE: modes 2 and 3 need lanes");
-  const int64_t H = m.H, I = m.I;
   if (const int S = mode == 1 || mode == 3 || mode == 4 ? PrefillStride(off, m.max_rows, GetMoeSwitches().prefill_pad_percent) : 0;
       S > 0) {
     MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherPaddedCompact(m.xs, m.pos_of_pair, m.topk_ids, m.xn, m.sorted_pairs,
@@ -188,18 +179,12 @@ Status RunGroupedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, c
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(m.xs, m.xn, m.sorted_pairs, m.k, pairs, m.H, stream)));
   if ((mode == 2 || mode == 3) && m.E > 1) return LaneExperts(lt, stream, m, off, *lanes);
   for (int e = 0; e < m.E; ++e) {
-    const int n = off[e + 1] - off[e];
-    if (n == 0) continue;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(
-        lt.Run(stream, GroupSpec(n, 2 * m.I, m.H, m.xs + off[e] * H, m.w13 + e * 2 * I * H, m.gu + off[e] * 2 * I, false)));
+    if (off[e + 1] > off[e]) MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, GroupSpec(m, off, e, false)));
   }
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", cudaSuccess));
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(m.act, m.gu, pairs, m.I, stream)));
   for (int e = 0; e < m.E; ++e) {
-    const int n = off[e + 1] - off[e];
-    if (n == 0) continue;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(
-        lt.Run(stream, GroupSpec(n, m.H, m.I, m.act + off[e] * I, m.w2 + e * H * I, m.out + off[e] * H, true)));
+    if (off[e + 1] > off[e]) MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, GroupSpec(m, off, e, true)));
   }
   return Cuda("moe down gemm", cudaSuccess);
 }
