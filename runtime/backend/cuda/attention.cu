@@ -9,7 +9,9 @@
 // one launch, registers instead of shared-memory round trips, 16-byte K/V loads, splits sized from
 // the context on the device, and the last split block of each (tile, kv head) merging the splits.
 #include <algorithm>
+#include <atomic>
 #include <cfloat>
+#include <cstdio>
 #include <cstdlib>
 
 #include "runtime/backend/cuda/common.cuh"
@@ -197,14 +199,13 @@ __global__ void CombineKernel(AttnArgs a) {
 
 // ---- v2: one launch for decode tiles (nq = rows * G <= 8) ----
 // A block takes one (tile, kv head, split). Its threads form groups of L = hd / 8 lanes; a group
-// takes kV2Keys keys per round, each lane holding 8 of the hd dims (16-byte loads of K and V, both
+// takes kKeys keys per round (4 or 8, MIXSERVE_ATTN_SHAPE), each lane holding 8 of the hd dims (16-byte loads of K and V, both
 // issued before any use), the G query heads' scores reduced across the group's lanes by shuffles,
 // and an online softmax with the accumulators in registers. The groups' states merge through shared
 // memory at the end. With more than one active split each block writes its partial; the last block
 // of the (tile, kv head) to finish (threadfence + atomic counter, reset by that block so CUDA graph
 // replays start from zero) merges the splits in split order (deterministic) and writes the output.
-constexpr int kV2Keys = 4;
-constexpr int kV2MinChunk = 32;   // keys: a split never takes fewer (short contexts use fewer splits)
+constexpr int kV2MinChunk = 32;   // keys: by default a split never takes fewer (short contexts use fewer splits)
 constexpr int kV2Counters = 1 << 16;
 constexpr int kV2MaxMq = 8;
 constexpr int kV2MaxSplits = 32;
@@ -240,22 +241,24 @@ __device__ __forceinline__ SplitRange V2Range(const AttnArgs& a, const AttnTile&
   r.lo = a.window > 0 ? max(0, pos_first - a.window + 1) : 0;
   r.hi = pos_last + 1;
   const int span = r.hi - r.lo;
-  r.chunk = max(kV2MinChunk, (span + a.splits - 1) / a.splits);
+  const int cap = a.max_active > 0 && a.max_active < a.splits ? a.max_active : a.splits;
+  r.chunk = max(a.min_chunk > 0 ? a.min_chunk : kV2MinChunk, (span + cap - 1) / cap);
   r.active = max(1, (span + r.chunk - 1) / r.chunk);
   return r;
 }
 
-template <int MQ, typename KV>
-__global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
-  __shared__ __align__(16) float acc_s[kThreads * 8 * MQ];
-  __shared__ float m_s[kThreads * MQ], l_s[kThreads * MQ];
+// kKeys keys per lane group and round, kTh threads (MIXSERVE_ATTN_SHAPE; default 4 x 128).
+template <int MQ, typename KV, int kKeys, int kTh>
+__global__ void __launch_bounds__(kTh) DecodeAttentionKernel(AttnArgs a) {
+  __shared__ __align__(16) float acc_s[kTh * 8 * MQ];
+  __shared__ float m_s[kTh * MQ], l_s[kTh * MQ];
   __shared__ bool last_s;
   // Step metadata (positions, tiles, block tables) is uploaded before the step's first kernel, so
   // it is read before the PDL wait; q and the KV cache only after it.
   const AttnTile tile = a.tiles[blockIdx.x];
   const int g = blockIdx.y, split = blockIdx.z, tid = threadIdx.x;
   const int hd = a.hd, G = a.nh / a.nkv, nq = tile.n_rows * G;
-  const int lanes = hd / 8, groups = kThreads / lanes, grp = tid / lanes, sub = tid - grp * lanes;
+  const int lanes = hd / 8, groups = kTh / lanes, grp = tid / lanes, sub = tid - grp * lanes;
   const SplitRange sr = V2Range(a, tile);
   if (split >= sr.active) return;
   const int s_lo = sr.lo + split * sr.chunk, s_hi = min(sr.hi, s_lo + sr.chunk);
@@ -263,17 +266,17 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
   int qp[MQ];
 #pragma unroll
   for (int qi = 0; qi < MQ; ++qi) qp[qi] = qi < nq ? a.pos[tile.row_begin + qi / G] : -1;
-  const int stride = groups * kV2Keys;
-  int64_t slot[kV2Keys];
+  const int stride = groups * kKeys;
+  int64_t slot[kKeys];
   auto slots_for = [&](int base) {
 #pragma unroll
-    for (int j = 0; j < kV2Keys; ++j) {
+    for (int j = 0; j < kKeys; ++j) {
       const int kk = base + j;
       slot[j] = kk < s_hi ? static_cast<int64_t>(bt_row[kk / a.block_tokens]) * a.block_tokens + kk % a.block_tokens : -1;
     }
   };
   // Rounds are uniform across the block (the shuffles need whole warps); a group's keys past s_hi are masked.
-  slots_for(s_lo + grp * kV2Keys);
+  slots_for(s_lo + grp * kKeys);
 
   GridDepWait();
   GridDepLaunch(a.early);
@@ -294,11 +297,11 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
   }
 
   for (int rb = s_lo; rb < s_hi; rb += stride) {
-    const int base = rb + grp * kV2Keys;
-    Vec8<KV> kv[kV2Keys], vv[kV2Keys];
-    bool live[kV2Keys];  // this round's keys: slot[] is refilled for the next round below
+    const int base = rb + grp * kKeys;
+    Vec8<KV> kv[kKeys], vv[kKeys];
+    bool live[kKeys];  // this round's keys: slot[] is refilled for the next round below
 #pragma unroll
-    for (int j = 0; j < kV2Keys; ++j) {
+    for (int j = 0; j < kKeys; ++j) {
       live[j] = slot[j] >= 0;
       if (live[j]) {
         const int64_t off = (slot[j] * a.nkv + g) * hd + sub * 8;
@@ -307,9 +310,9 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
       }
     }
     slots_for(base + stride);  // the next round's block-table reads overlap this round's loads
-    float s[kV2Keys][MQ];
+    float s[kKeys][MQ];
 #pragma unroll
-    for (int j = 0; j < kV2Keys; ++j) {
+    for (int j = 0; j < kKeys; ++j) {
       float kf[8];
       kv[j].Get(kf);
 #pragma unroll
@@ -322,13 +325,13 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
     }
     for (int o = lanes >> 1; o > 0; o >>= 1) {
 #pragma unroll
-      for (int j = 0; j < kV2Keys; ++j) {
+      for (int j = 0; j < kKeys; ++j) {
 #pragma unroll
         for (int qi = 0; qi < MQ; ++qi) s[j][qi] += __shfl_xor_sync(0xffffffffu, s[j][qi], o);
       }
     }
 #pragma unroll
-    for (int j = 0; j < kV2Keys; ++j) {
+    for (int j = 0; j < kKeys; ++j) {
       const int kk = base + j;
 #pragma unroll
       for (int qi = 0; qi < MQ; ++qi) {
@@ -340,7 +343,7 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
     for (int qi = 0; qi < MQ; ++qi) {
       float mx = m[qi];
 #pragma unroll
-      for (int j = 0; j < kV2Keys; ++j) mx = fmaxf(mx, s[j][qi]);
+      for (int j = 0; j < kKeys; ++j) mx = fmaxf(mx, s[j][qi]);
       if (mx == -INFINITY) continue;  // no key of this query yet
       const float alpha = expf(m[qi] - mx);
       m[qi] = mx;
@@ -349,7 +352,7 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
       for (int e = 0; e < 8; ++e) acc[qi][e] *= alpha;
     }
 #pragma unroll
-    for (int j = 0; j < kV2Keys; ++j) {
+    for (int j = 0; j < kKeys; ++j) {
       if (!live[j]) continue;
       float vf[8];
       vv[j].Get(vf);
@@ -376,7 +379,7 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
     dst[1] = make_float4(acc[qi][4], acc[qi][5], acc[qi][6], acc[qi][7]);
   }
   __syncthreads();
-  for (int idx = tid; idx < nq * hd; idx += kThreads) {
+  for (int idx = tid; idx < nq * hd; idx += kTh) {
     const int qi = idx / hd, d = idx - qi * hd;
     float mx = -INFINITY;
     for (int gi = 0; gi < groups; ++gi) mx = fmaxf(mx, m_s[gi * MQ + qi]);
@@ -416,7 +419,7 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
   __threadfence();
   // Merge weights per (query, split) first (all loads in parallel), then the accumulators.
   __shared__ float w_s[kV2MaxMq][kV2MaxSplits];
-  for (int i = tid; i < nq * sr.active; i += kThreads) {
+  for (int i = tid; i < nq * sr.active; i += kTh) {
     const int qi = i / sr.active, sp = i - qi * sr.active;
     const int r = tile.row_begin + qi / G, h = g * G + qi % G;
     const float* p = a.partials + ((static_cast<int64_t>(r) * a.nh + h) * a.splits + sp) * (hd + 2);
@@ -425,7 +428,7 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
     l_s[qi * kV2MaxSplits + sp] = ls;
   }
   __syncthreads();
-  for (int j = tid; j < nq * sr.active; j += kThreads) {
+  for (int j = tid; j < nq * sr.active; j += kTh) {
     const int qi = j / sr.active, sp = j - qi * sr.active;
     float mx = -INFINITY;
     for (int i = 0; i < sr.active; ++i) mx = fmaxf(mx, m_s[qi * kV2MaxSplits + i]);
@@ -438,15 +441,18 @@ __global__ void __launch_bounds__(kThreads) DecodeAttentionKernel(AttnArgs a) {
     w_s[qi][sp] = mine == -INFINITY || !(den > 0.0f) ? 0.0f : expf(mine - mx) / den;
   }
   __syncthreads();
-  for (int idx = tid; idx < nq * hd; idx += kThreads) {
+  for (int idx = tid; idx < nq * hd; idx += kTh) {
     const int qi = idx / hd, d = idx - qi * hd;
     const int r = tile.row_begin + qi / G, h = g * G + qi % G;
     const float* base_p = a.partials + (static_cast<int64_t>(r) * a.nh + h) * a.splits * (hd + 2) + d;
+    float part[kV2MaxSplits];  // every split's value in flight at once (one L2 round trip), then added in order
+#pragma unroll
+    for (int sp = 0; sp < kV2MaxSplits; ++sp) part[sp] = sp < sr.active ? __ldcg(base_p + sp * (hd + 2)) : 0.0f;
     float v = 0.0f;
-#pragma unroll 8
-    for (int sp = 0; sp < sr.active; ++sp) {
-      const float w = w_s[qi][sp];
-      if (w != 0.0f) v += w * __ldcg(base_p + sp * (hd + 2));
+#pragma unroll
+    for (int sp = 0; sp < kV2MaxSplits; ++sp) {
+      const float w = sp < sr.active ? w_s[qi][sp] : 0.0f;
+      if (w != 0.0f) v += w * part[sp];
     }
     const int64_t o = (static_cast<int64_t>(r) * a.nh + h) * hd + d;
     if (a.out_f) a.out_f[o] = v;
@@ -482,13 +488,55 @@ bool V2Applies(const AttnArgs& a, int nq) {
   return a.splits == 1 || static_cast<int64_t>(a.n_tiles) * a.nkv <= kV2Counters;
 }
 
+// The v2 kernel's shape: keys per lane group and round, threads per block, least keys per split.
+struct V2Shape {
+  int keys = 4, threads = 0, min_chunk = kV2MinChunk;  // threads 0: 256 for 1-2 tiles, else 128
+};
+std::atomic<bool> g_shape_forced{false};
+V2Shape g_shape_forced_value;
+
+// MIXSERVE_ATTN_SHAPE=KEYSxTHREADS[:MINCHUNK] (KEYS 4 or 8, THREADS 128 or 256; default 4 keys, 32 keys
+// a split at least, 256 threads for 1-2 tiles and 128 above: H200, 32 layers, bs1 134.0 -> 136.0 tok/s
+// with 256, one launch at ctx 128 14.6 -> 11.7 us, but 33.2 -> 42.0 us at bs64); SetDecodeAttentionShape
+// overrides it.
+V2Shape GetV2Shape() {
+  if (g_shape_forced.load(std::memory_order_acquire)) return g_shape_forced_value;
+  static const V2Shape env = [] {
+    V2Shape v;
+    const char* e = std::getenv("MIXSERVE_ATTN_SHAPE");
+    int keys = 0, threads = 0, chunk = 0;
+    if (e != nullptr && std::sscanf(e, "%dx%d:%d", &keys, &threads, &chunk) >= 2) {
+      if ((keys == 4 || keys == 8) && (threads == 128 || threads == 256)) v.keys = keys, v.threads = threads;
+      if (chunk > 0) v.min_chunk = chunk;
+    }
+    return v;
+  }();
+  return env;
+}
+
+template <typename KV, int kKeys, int kTh>
+void DispatchV2Shape(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
+  if (nq <= 4) {
+    LaunchKernel(DecodeAttentionKernel<4, KV, kKeys, kTh>, grid, dim3(kTh), 0, stream, a);
+  } else {  // 8 queries keep 128 threads: the merge buffers of 256 would pass the static shared-memory limit
+    LaunchKernel(DecodeAttentionKernel<8, KV, kKeys, 128>, grid, dim3(128), 0, stream, a);
+  }
+}
+
 template <typename KV>
 void DispatchV2(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
-  if (nq <= 4) {
-    LaunchKernel(DecodeAttentionKernel<4, KV>, grid, dim3(kThreads), 0, stream, a);
-  } else {
-    LaunchKernel(DecodeAttentionKernel<8, KV>, grid, dim3(kThreads), 0, stream, a);
+  const V2Shape sh = GetV2Shape();
+  const int threads = sh.threads > 0 ? sh.threads : (a.n_tiles <= 2 ? 256 : 128);
+  // 256 threads take 64 keys a round: long contexts go in at most 16 splits (bs1, ctx 4000 on H200:
+  // 129.1 -> 133.2 tok/s with 16 splits of 250 keys instead of 32 of 125; the merge is the cost).
+  AttnArgs b = a;
+  if (threads == 256 && b.max_active <= 0) b.max_active = 16;
+  if (sh.keys == 8) {
+    if (threads == 256) return DispatchV2Shape<KV, 8, 256>(nq, grid, b, stream);
+    return DispatchV2Shape<KV, 8, 128>(nq, grid, b, stream);
   }
+  if (threads == 256) return DispatchV2Shape<KV, 4, 256>(nq, grid, b, stream);
+  DispatchV2Shape<KV, 4, 128>(nq, grid, b, stream);
 }
 
 template <typename KV>
@@ -516,6 +564,7 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   dim3 grid(a.n_tiles, a.nkv, a.splits);
   if (V2Applies(a, nq)) {
     a.early = a.early || V2EarlyFromEnv();
+    if (a.min_chunk <= 0) a.min_chunk = GetV2Shape().min_chunk;
     if (a.kv_f32) {
       DispatchV2<float>(nq, grid, a, stream);
     } else {
@@ -535,12 +584,22 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+void SetDecodeAttentionShape(int keys, int threads, int min_chunk) {
+  if (keys <= 0) {
+    g_shape_forced.store(false, std::memory_order_release);
+    return;
+  }
+  g_shape_forced_value = V2Shape{keys == 8 ? 8 : 4, threads == 256 || threads == 128 ? threads : 0,
+                                 min_chunk > 0 ? min_chunk : kV2MinChunk};
+  g_shape_forced.store(true, std::memory_order_release);
+}
+
 int PagedAttentionSplits(int sms, int n_tiles, int nkv, int max_span, bool fixed_for_graph, int64_t per_split,
                          int64_t partial_elems) {
   const int base_blocks = std::max(1, n_tiles * nkv);
   int splits = std::clamp((2 * sms + base_blocks - 1) / base_blocks, 1, 32);
   // v2 gives each split at least kV2MinChunk keys on its own; the old kernel wants ~64 keys a split.
-  const int min_keys = V2FromEnv() ? kV2MinChunk : 64;
+  const int min_keys = V2FromEnv() ? GetV2Shape().min_chunk : 64;
   if (!fixed_for_graph) splits = std::min(splits, std::max(1, (max_span + min_keys - 1) / min_keys));
   if (per_split > 0) splits = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(splits, partial_elems / per_split)));
   return splits;

@@ -20,8 +20,8 @@ __device__ __forceinline__ void GridDepWait() {
 
 // Early trigger: lets the next kernel in the stream launch now (its blocks get resident and wait in
 // GridDepWait, or prefetch weights that do not depend on this kernel). Called right after GridDepWait,
-// so at most one grid waits behind a running one. A no-op unless MIXSERVE_PDL_EARLY=1 (measured
-// neutral at batch 1 and 1.9% slower at batch 64 on H100; kept for experiments).
+// so at most one grid waits behind a running one. On in steps of 1-2 rows (MIXSERVE_PDL_EARLY=2, the
+// default; 1: every step, 0: never), see EarlyTriggerEnabled.
 __device__ __forceinline__ void GridDepLaunch(bool on) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   if (on) asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -29,7 +29,7 @@ __device__ __forceinline__ void GridDepLaunch(bool on) {
 }
 
 bool ProgrammaticLaunchEnabled();
-// Host side: whether kernels trigger their dependents early (MIXSERVE_PDL_EARLY=1; default off).
+// Host side: whether the launch being made triggers its dependents early (MIXSERVE_PDL_EARLY, default 2).
 bool EarlyTriggerEnabled();
 
 template <typename... KArgs, typename... Args>

@@ -164,17 +164,18 @@ Status CudaModel::RunForward(const Dims& d) {
   const int R = d.rows, H = s.hidden_size, V = s.vocab_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim;
   const int qkv_dim = (nh + 2 * nkv) * hd, k = std::max(s.experts_per_token, 1);
   const bool skinny = R <= options_.skinny_max_rows;
+  SetStepRows(R);
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("embed", LaunchEmbed(x_, weights_.embed(), d_tokens_, R, H, stream_)));
   // Batch-1/2 decode fusions (decode_fused.cu): norm + combine + QKV + RoPE + KV write in one kernel,
   // which writes the combined residual to the other buffer of a ping-pong pair (x_, x2_); and the O
   // projection with the post-attention norm. Both off with MIXSERVE_FUSED_QKV=0 / MIXSERVE_FUSED_ONORM=0.
   const bool fused_qkv = skinny && FusedQkvEnabled() && FusedQkvApplies(R, H, hd, k) && d.dense.empty();
   const bool fused_onorm = skinny && R <= 2 && FusedOutNormEnabled() && (nh * hd) % 8 == 0;
-  // MIXSERVE_FUSED_ROUTER=1: the router runs in the fused O kernel's last block (decode_fused.cu), and
-  // the experts' skinny GEMMs follow directly (RunSkinnyExperts, RunMoe's skinny branch without its router).
+  // The post-attention norm runs in the split router (LaunchNormRouter) instead of the fused O kernel's
+  // last block (MIXSERVE_NORM_ROUTER=0: in the O kernel, then LaunchRouter).
   const int E = s.num_experts;
-  const bool fused_router = fused_onorm && OutNormRouterEnabled() && E > 1 && E <= 16 && k <= 8 && k <= E &&
-                            R * k <= options_.skinny_max_pairs && H % 8 == 0;
+  const bool norm_router = fused_onorm && NormRouterEnabled() && R * k <= options_.skinny_max_pairs &&
+                           NormRouterApplies(R, H, E, k);
   float* xres = x_;  // the residual stream of this layer (after the QKV step)
   for (int l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = weights_.layer(l);
@@ -204,9 +205,9 @@ Status CudaModel::RunForward(const Dims& d) {
       f.k_cache = kc;
       f.v_cache = vc;
       f.kv_f32 = options_.kv_f32;
-      f.l2_next = w.wo;
-      f.l2_next_bytes = static_cast<int64_t>(H) * nh * hd * 2;
-      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+qkv+rope", LaunchFusedQkv(f, stream_)));
+      for (int c = LaunchCopies("norm+qkv+rope"); c > 0; --c) {
+        MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+qkv+rope", LaunchFusedQkv(f, stream_)));
+      }
       xres = f.x_out;
     } else {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("input norm", LaunchResidualNorm(xres, R, nullptr, H, l > 0 ? moe_out_ : nullptr,
@@ -238,7 +239,9 @@ Status CudaModel::RunForward(const Dims& d) {
     a.n_rows = R;
     a.out_f = skinny ? att_f_ : nullptr;
     a.out_b = skinny ? nullptr : att_b_;
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
+    for (int c = LaunchCopies("attention"); c > 0; --c) {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
+    }
     for (auto [row0, T] : d.dense) MIXSERVE_CUDA_RETURN_IF_ERROR(DensePrefill(row0, T, a.out_f, a.out_b));
     if (fused_onorm) {
       FusedOutNormArgs o;
@@ -254,30 +257,29 @@ Status CudaModel::RunForward(const Dims& d) {
       o.out_f = xn_f_;
       o.out_b = xn_b_;  // the padded MoE path (pairs > skinny_max_pairs) reads the bf16 copy
       o.counter = fused_counter_;
-      if (fused_router) {
-        o.router = w.router;
-        o.E = E;
-        o.k = k;
-        o.topk_ids = topk_ids_;
-        o.topk_w = topk_w_;
-        o.offsets = offsets_;
-        o.sorted_pairs = sorted_pairs_;
-        o.pos_of_pair = pos_of_pair_;
-        o.experts_touched = experts_touched_ + l;
+      o.no_norm = norm_router;
+      for (int c = LaunchCopies("o_proj+norm"); c > 0; --c) {
+        MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("o_proj+norm", LaunchFusedOutNorm(o, stream_)));
       }
-      const char* what = fused_router ? "o_proj+norm+router" : "o_proj+norm";
-      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda(what, LaunchFusedOutNorm(o, stream_)));
     } else {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Project("o_proj", R, w.wo, H, nh * hd, att_f_, att_b_, xres, H, true));
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("post norm", LaunchResidualNorm(xres, R, nullptr, H, nullptr, nullptr, nullptr, 0,
                                                                          w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
                                                                          stream_)));
     }
-    MIXSERVE_CUDA_RETURN_IF_ERROR(fused_router ? RunSkinnyExperts(l, R) : RunMoe(l, R));
+    if (norm_router) {
+      for (int c = LaunchCopies("router"); c > 0; --c) {
+        MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router", LaunchNormRouter(xres, w.post_norm, s.rms_norm_eps, xn_f_, xn_b_, w.router,
+                                                                          R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
+                                                                          pos_of_pair_, experts_touched_ + l, 0, stream_)));
+      }
+    }
+    MIXSERVE_CUDA_RETURN_IF_ERROR(norm_router ? RunSkinnyExperts(l, R) : RunMoe(l, R));
   }
   const int L = d.logit_rows;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(xres, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,
                                                         weights_.final_norm(), s.rms_norm_eps, xn_f_, xn_b_, stream_)));
+  if (LaunchCopies("lm_head") == 0) return Status::Ok();
   return Project("lm_head", L, weights_.lm_head(), V, H, xn_f_, xn_b_, logits_, V, false);
 }
 

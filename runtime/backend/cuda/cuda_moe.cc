@@ -67,7 +67,7 @@ Status CudaModel::RunSkinnyExperts(int l, int R) {
   a.N = I;
   a.K = H;
   a.gate_up = true;
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+  for (int c = LaunchCopies("gate_up"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
   SkinnyArgs b;
   b.w = w.w2;
   b.expert_stride = static_cast<int64_t>(H) * I;
@@ -81,7 +81,8 @@ Status CudaModel::RunSkinnyExperts(int l, int R) {
   b.ldy = H;
   b.N = H;
   b.K = I;
-  return Cuda("moe down", LaunchSkinnyGemm(b, stream_));
+  for (int c = LaunchCopies("down"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe down", LaunchSkinnyGemm(b, stream_)));
+  return Status::Ok();
 }
 
 Status CudaModel::RunMoe(int l, int R) {
@@ -89,7 +90,7 @@ Status CudaModel::RunMoe(int l, int R) {
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
+  for (int c = LaunchCopies("router"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
                                               pos_of_pair_, experts_touched_ + l, Padded(R) ? PaddedStride(R) : 0, stream_)));
   if (pairs <= options_.skinny_max_pairs) return RunSkinnyExperts(l, R);
   MoeExperts m;

@@ -6,13 +6,11 @@
 //     RMSNorm done by the grid's last block (was o_proj, post norm).
 // Each warp streams two weight rows with 16-byte loads and reads the fp32 activations from L1/L2
 // (FusedQkvSmemKernel, MIXSERVE_QKV_SMEM=1: from the block's shared-memory copy of the normed rows).
-// With MIXSERVE_FUSED_ROUTER=1 the O kernel's last block also runs the MoE router (decode_router.cuh).
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 #include "runtime/backend/cuda/common.cuh"
-#include "runtime/backend/cuda/decode_router.cuh"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -144,19 +142,6 @@ __device__ __forceinline__ void UnitRows(const FusedQkvArgs& a, int unit, int* r
   }
 }
 
-// This warp's share of the next weights (the O projection, read after attention, while the memory
-// is idle): into L2 now, at the end of the weight stream.
-__device__ __forceinline__ void PrefetchNext(const FusedQkvArgs& a, int unit, int units, int lane) {
-  if (a.l2_next == nullptr) return;
-  const int64_t lines = (a.l2_next_bytes + 127) / 128;
-  const int64_t per = (lines + units - 1) / units;
-  const int64_t end = lines < (unit + 1) * per ? lines : (unit + 1) * per;
-  const char* base = static_cast<const char*>(a.l2_next);
-  for (int64_t line = unit * per + lane; line < end; line += 32) {
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(base + line * 128));
-  }
-}
-
 // Warp unit `unit`'s outputs: y = inv_rms * acc (warp-summed), rotated for q/k rows, to qkv and the
 // paged caches.
 template <int TT, typename KV>
@@ -245,7 +230,6 @@ __global__ void MIXSERVE_FUSED_BOUNDS FusedQkvKernel(FusedQkvArgs a) {
 #pragma unroll
   for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = 0.0f;
   Dot2<TT, U>(w0, w1, H, in, acc, wv);
-  PrefetchNext(a, unit, rot_units + nkv * half, lane);
   float inv_rms[TT];
 #pragma unroll
   for (int t = 0; t < TT; ++t) inv_rms[t] = 1.0f / sqrtf(WarpSum(in.ss[t]) / H + a.eps);
@@ -332,13 +316,12 @@ __global__ void __launch_bounds__(256, 3) FusedQkvSmemKernel(FusedQkvArgs a) {
 #pragma unroll
   for (int t = 0; t < TT; ++t) acc[0][t] = acc[1][t] = 0.0f;
   Dot2<TT, 4>(w0, w1, H, in, acc, wv);
-  PrefetchNext(a, unit, units, lane);
   StoreQkv<TT, KV>(a, unit, acc, inv_rms);
 }
 
-// x[t, n] += W[n] . att[t] for n < N; then the last block to finish computes
+// x[t, n] += W[n] . att[t] for n < N; then (unless a.no_norm) the last block to finish computes
 // out[t] = rmsnorm(x[t]) * g (the counter goes back to 0 for the next launch).
-template <int TT, int U, bool kRouter>
+template <int TT, int U>
 __global__ void MIXSERVE_FUSED_BOUNDS FusedOutNormKernel(FusedOutNormArgs a) {
   if (!a.prefetch) GridDepWait();
   __shared__ float scratch[32];
@@ -351,13 +334,6 @@ __global__ void MIXSERVE_FUSED_BOUNDS FusedOutNormKernel(FusedOutNormArgs a) {
   const bf16* w1 = a.w + static_cast<int64_t>(n1 < N ? n1 : 0) * K;
   uint4 wv[2][U];
   if (n0 < N) LoadW<U>(w0, w1, K, lane * 8, wv);
-  if (kRouter) {
-    // The router weights (E * N bf16, independent of earlier kernels) into L2 for the last block.
-    const int64_t line = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (line * 128 < static_cast<int64_t>(a.E) * N * 2) {
-      asm volatile("prefetch.global.L2 [%0];" ::"l"(reinterpret_cast<const char*>(a.router) + line * 128));
-    }
-  }
   if (a.prefetch) GridDepWait();
   GridDepLaunch(a.early);
   if (n0 < N) {
@@ -377,6 +353,7 @@ __global__ void MIXSERVE_FUSED_BOUNDS FusedOutNormKernel(FusedOutNormArgs a) {
       if (n1 < N) xr[n1] += y1;
     }
   }
+  if (a.no_norm) return;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) last = atomicAdd(a.counter, 1) == static_cast<int>(gridDim.x) - 1;
@@ -434,7 +411,6 @@ __global__ void MIXSERVE_FUSED_BOUNDS FusedOutNormKernel(FusedOutNormArgs a) {
       if (ob) ob[c] = __float2bfloat16(y);
     }
   }
-  if constexpr (kRouter) fused_router::LastBlockRouter<TT>(a);
   if (threadIdx.x == 0) *a.counter = 0;
 }
 
@@ -454,15 +430,13 @@ Variant GetVariant() {
   return v;
 }
 
-// The router's registers (and stack) only in the kernels that run it.
-template <bool kRouter>
 cudaError_t LaunchOutNorm(const FusedOutNormArgs& a, int unroll, dim3 grid, dim3 block, cudaStream_t stream) {
   if (a.rows == 1) {
-    return unroll == 8 ? LaunchKernel(FusedOutNormKernel<1, 8, kRouter>, grid, block, 0, stream, a)
-                       : LaunchKernel(FusedOutNormKernel<1, 4, kRouter>, grid, block, 0, stream, a);
+    return unroll == 8 ? LaunchKernel(FusedOutNormKernel<1, 8>, grid, block, 0, stream, a)
+                       : LaunchKernel(FusedOutNormKernel<1, 4>, grid, block, 0, stream, a);
   }
-  return unroll == 8 ? LaunchKernel(FusedOutNormKernel<2, 8, kRouter>, grid, block, 0, stream, a)
-                     : LaunchKernel(FusedOutNormKernel<2, 4, kRouter>, grid, block, 0, stream, a);
+  return unroll == 8 ? LaunchKernel(FusedOutNormKernel<2, 8>, grid, block, 0, stream, a)
+                     : LaunchKernel(FusedOutNormKernel<2, 4>, grid, block, 0, stream, a);
 }
 
 template <int TT>
@@ -488,7 +462,7 @@ bool EnvOn(const char* name) {
 std::atomic<int> g_qkv_smem{-1};
 
 // MIXSERVE_QKV_SMEM (default 1): the fused QKV kernel with the normed input staged in shared memory
-// (H200, 32 layers, 2026-11-27: bs1 129.2 -> 134.4 tok/s with MIXSERVE_L2_NEXT=0); 0 keeps the per-warp
+// (H200, 32 layers, 2026-11-27: bs1 129.2 -> 134.4 tok/s); 0 keeps the per-warp
 // kernel; SetFusedQkvSmem overrides it.
 bool QkvSmemEnabled() {
   const int forced = g_qkv_smem.load(std::memory_order_relaxed);
@@ -520,16 +494,6 @@ bool DecodePrefetchEnabled() {
   return on;
 }
 
-// MIXSERVE_L2_NEXT=1: the fused QKV kernel prefetches the O projection's weights into L2. Off by
-// default: with the shared-memory QKV kernel it cost 1.4% at bs1 on H200 (132.6 vs 134.4 tok/s).
-bool L2NextEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_L2_NEXT");
-    return v != nullptr && v[0] == '1';
-  }();
-  return on;
-}
-
 bool FusedQkvApplies(int rows, int H, int hd, int k) {
   return rows >= 1 && rows <= 2 && H % 8 == 0 && hd % 2 == 0 && k <= kMaxK;
 }
@@ -539,7 +503,6 @@ cudaError_t LaunchFusedQkv(const FusedQkvArgs& args, cudaStream_t stream) {
   FusedQkvArgs a = args;
   a.early = EarlyTriggerEnabled();
   a.prefetch = DecodePrefetchEnabled();
-  if (!L2NextEnabled()) a.l2_next = nullptr;
   if (QkvSmemEnabled() && a.rows * a.H * sizeof(float) <= 48 * 1024) {
     const cudaError_t err = a.rows == 1 ? LaunchQkvSmem<1>(a, stream) : LaunchQkvSmem<2>(a, stream);
     return err != cudaSuccess ? err : cudaGetLastError();
@@ -556,33 +519,15 @@ cudaError_t LaunchFusedQkv(const FusedQkvArgs& args, cudaStream_t stream) {
   return err != cudaSuccess ? err : cudaGetLastError();
 }
 
-// MIXSERVE_FUSED_ROUTER=1: the batch-1/2 step runs the router in the O projection's last block
-// (default off until measured).
-bool OutNormRouterEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_FUSED_ROUTER");
-    return v != nullptr && v[0] == '1';
-  }();
-  return on;
-}
-
 cudaError_t LaunchFusedOutNorm(const FusedOutNormArgs& args, cudaStream_t stream) {
   if (args.rows < 1 || args.rows > 2 || args.K % 8 != 0 || args.ld_att % 4 != 0) return cudaErrorInvalidValue;
-  if (args.router != nullptr) {
-    using fused_router::kRouterMaxE, fused_router::kRouterMaxK;
-    if (args.out_f == nullptr || args.E < 2 || args.E > kRouterMaxE || args.k < 1 || args.k > kRouterMaxK ||
-        args.k > args.E || args.N % 8 != 0) {
-      return cudaErrorInvalidValue;
-    }
-  }
   FusedOutNormArgs a = args;
   a.early = EarlyTriggerEnabled();
   a.prefetch = DecodePrefetchEnabled();
   const Variant v = GetVariant();
   const int units = (a.N + 1) / 2;
   const dim3 grid((units + v.warps - 1) / v.warps), block(32 * v.warps);
-  const cudaError_t err = a.router != nullptr ? LaunchOutNorm<true>(a, v.unroll, grid, block, stream)
-                                              : LaunchOutNorm<false>(a, v.unroll, grid, block, stream);
+  const cudaError_t err = LaunchOutNorm(a, v.unroll, grid, block, stream);
   return err != cudaSuccess ? err : cudaGetLastError();
 }
 

@@ -4,8 +4,31 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <set>
+#include <sstream>
 
 namespace mixserve::cuda {
+
+namespace {
+
+std::set<std::string> NamesFromEnv(const char* var) {
+  std::set<std::string> names;
+  const char* v = std::getenv(var);
+  std::stringstream in(v != nullptr ? v : "");
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) names.insert(item);
+  }
+  return names;
+}
+
+}  // namespace
+
+int LaunchCopies(const char* name) {
+  static const std::set<std::string> skip = NamesFromEnv("MIXSERVE_SKIP");
+  static const std::set<std::string> twice = NamesFromEnv("MIXSERVE_TWICE");
+  if (skip.empty() && twice.empty()) return 1;
+  return skip.count(name) > 0 ? 0 : twice.count(name) > 0 ? 2 : 1;
+}
 
 KernelTimer* KernelTimer::Get() {
   static KernelTimer* timer = [] {

@@ -46,4 +46,12 @@ class KernelTimer {
   std::map<int, PerRows> stats_;
 };
 
+// How many times a step launches the kernel `name` ("norm+qkv+rope", "attention", "o_proj+norm",
+// "router", "gate_up", "down" (the skinny MoE's), "lm_head"):
+// 1, or 0 where MIXSERVE_SKIP=name[,name...] lists it, or 2 where MIXSERVE_TWICE lists it. Skipping
+// makes the output wrong (a second router/attention launch does not). A step's time minus the
+// skipped (or plus the doubled) step's time is the kernel's marginal cost inside a graphed,
+// PDL-overlapped step, which neither ncu nor the event timer shows. For performance work only.
+int LaunchCopies(const char* name);
+
 }  // namespace mixserve::cuda

@@ -17,6 +17,9 @@ using bf16 = __nv_bfloat16;
 
 // Programmatic dependent launch for every kernel below (on by default; Hopper and newer).
 void SetProgrammaticLaunch(bool on);
+// The rows of the step being launched on this thread (MIXSERVE_PDL_EARLY=2 triggers early only in
+// steps of 1-2 rows); CudaModel::RunForward sets it.
+void SetStepRows(int rows);
 
 // ---- embed_norm.cu ----
 // x[t, :] = embed[tokens[t], :] as fp32.
@@ -104,10 +107,6 @@ struct FusedQkvArgs {
   void* k_cache = nullptr;
   void* v_cache = nullptr;
   bool kv_f32 = false;
-  // Optional: bytes to prefetch into L2 after the weight stream (the O projection's weights, read
-  // after attention). A hint only; MIXSERVE_L2_NEXT=0 turns it off.
-  const void* l2_next = nullptr;
-  int64_t l2_next_bytes = 0;
   bool early = false;     // set by the launcher
   bool prefetch = false;  // set by the launcher: first weight loads before the PDL wait
 };
@@ -130,22 +129,10 @@ struct FusedOutNormArgs {
   float* out_f = nullptr;
   bf16* out_b = nullptr;
   int* counter = nullptr;
-  // Optional (router != nullptr, needs out_f): LaunchRouter on out_f by the same last block, with
-  // the same outputs and the arithmetic of its split (v2) kernel: router (E, N) bf16, E <= 16,
-  // k <= 8, N % 8 == 0. MIXSERVE_FUSED_ROUTER=1 makes the forward step use it (OutNormRouterEnabled).
-  const bf16* router = nullptr;
-  int E = 0, k = 0;
-  int32_t* topk_ids = nullptr;
-  float* topk_w = nullptr;
-  int32_t* offsets = nullptr;
-  int32_t* sorted_pairs = nullptr;
-  int32_t* pos_of_pair = nullptr;
-  int32_t* experts_touched = nullptr;  // may be null
-  int pad_stride = 0;
+  bool no_norm = false;  // x += W . att only: no counter, no last block (the norm runs in LaunchNormRouter)
   bool early = false;     // set by the launcher
   bool prefetch = false;  // set by the launcher
 };
-bool OutNormRouterEnabled();
 cudaError_t LaunchFusedOutNorm(const FusedOutNormArgs& args, cudaStream_t stream);
 // Environment switches, read once: MIXSERVE_FUSED_QKV=0 / MIXSERVE_FUSED_ONORM=0 turn the fusions off
 // (default on). MIXSERVE_GEMV_VARIANT=a|b|c picks the fused kernels' shape (see decode_fused.cu).
@@ -154,7 +141,6 @@ cudaError_t LaunchFusedOutNorm(const FusedOutNormArgs& args, cudaStream_t stream
 bool FusedQkvEnabled();
 bool FusedOutNormEnabled();
 bool DecodePrefetchEnabled();
-bool L2NextEnabled();
 
 // ---- attention.cu ----
 // One attention tile: n_rows (<= kAttnTileRows) consecutive query rows of one sequence.
@@ -183,6 +169,8 @@ struct AttnArgs {
   float* out_f = nullptr;  // (rows, nh * hd)
   bf16* out_b = nullptr;
   bool early = false;  // set by the launcher: PDL early trigger
+  int min_chunk = 0;  // v2: least keys per split (0: MIXSERVE_ATTN_SHAPE's, default 32)
+  int max_active = 0;  // v2: most splits with keys (0: splits; the 256-thread shape uses 16)
   // 0: MIXSERVE_ATTN_V2 decides (default on); 1: split kernel + combine kernel; 2: the one-launch
   // decode kernel where it applies (tile_rows * nh / nkv <= 8, hd = 8 * 2^i <= 256), else 1.
   int version = 0;
@@ -192,6 +180,10 @@ struct AttnArgs {
 // `splits` is an upper bound: each split takes at least 32 keys (shorter contexts use fewer), and
 // the last split block of each (tile, kv head) merges the partials (no second launch).
 cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream);
+// The v2 decode kernel's shape for tests and experiments: `keys` (4 or 8) keys per lane group and round,
+// `threads` (128 or 256 per block; 0: 256 for 1-2 tiles, else 128), at least `min_chunk` keys per
+// split; keys <= 0 goes back to MIXSERVE_ATTN_SHAPE=KEYSxTHREADS[:MINCHUNK] (default 4 keys, auto, 32).
+void SetDecodeAttentionShape(int keys, int threads, int min_chunk);
 // The split count for LaunchPagedAttention: enough blocks for ~2 waves over `sms` SMs, at most 32,
 // bounded by the partials buffer (rows * nh * (hd + 2) floats per split, `partial_elems` in all).
 // With graphs (fixed_for_graph) the context is unknown at capture, so max_span is ignored.
@@ -235,6 +227,16 @@ void SetRouterVersion(int version);
 // tokens (16), else kTwoKernel; MIXSERVE_ROUTER_V2=0: the old dispatch (kFused up to 64 pairs).
 enum class RouterKind { kSplit, kFused, kTwoKernel };
 RouterKind ChooseRouter(int T, int H, int E, int k);
+// The post-attention RMSNorm folded into the split router (batch-1/2 decode, MIXSERVE_NORM_ROUTER=1):
+// rows x (T, H) are normed with g and eps into xn_f (and xn_b when non-null), then routed as
+// LaunchRouter routes xn_f; the fused O kernel then skips its last-block norm (FusedOutNormArgs::no_norm).
+// Applies when LaunchRouter would pick the split kernel and T <= 8.
+bool NormRouterApplies(int T, int H, int E, int k);
+bool NormRouterEnabled();
+cudaError_t LaunchNormRouter(const float* x, const float* g, float eps, float* xn_f, bf16* xn_b, const bf16* router,
+                             int T, int H, int E, int k, int32_t* topk_ids, float* topk_w, int32_t* offsets,
+                             int32_t* sorted_pairs, int32_t* pos_of_pair, int32_t* expert_hits, int pad_stride,
+                             cudaStream_t stream);
 
 // ---- moe_grouped.cu ----
 // out[p, :] = x[gather[p] / div, :] for p < n (bf16 rows of width H).

@@ -16,7 +16,8 @@ int EnvInt(const char* name, int fallback) {
 // gate/up over E groups of S rows (group stride S rows in xs/gu), SiLU * up on the rows that hold a
 // pair, then down into out (padding rows of act and out hold leftovers: nothing reads them).
 // tune: whether LtGemm may time these shapes (not where S follows the routing, which changes from
-// step to step: a tuning pass would land inside a timed step).
+// step to step: a tuning pass would land inside a timed step); where it may not, MIXSERVE_LT_BUCKET
+// tunes them per bucket of S instead.
 Status BatchedGemms(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S, bool tune) {
   const int64_t H = m.H, I = m.I;
   GemmSpec gu;
@@ -35,6 +36,7 @@ Status BatchedGemms(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S,
   gu.ldy = 2 * I;
   gu.stride_y = S * 2 * I;
   gu.tune = tune;
+  gu.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 2;
   MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, gu));
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", cudaSuccess));  // marks the kernel timer
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMulPadded(m.act, m.gu, m.offsets, m.E, S, m.I, stream)));
@@ -54,6 +56,7 @@ Status BatchedGemms(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S,
   dn.ldy = H;
   dn.stride_y = S * H;
   dn.tune = tune;
+  dn.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 1;
   MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, dn));
   return Cuda("moe down gemm", cudaSuccess);
 }
@@ -89,6 +92,7 @@ const MoeSwitches& GetMoeSwitches() {
     v.prefill = EnvInt("MIXSERVE_MOE_PREFILL", 0);
     v.prefill_pad_percent = std::max(EnvInt("MIXSERVE_MOE_PREFILL_PAD", 33), 0);
     v.padded_max_rows = std::max(EnvInt("MIXSERVE_MOE_PADDED_MAX", 0), 0);
+    v.lt_bucket = std::max(EnvInt("MIXSERVE_LT_BUCKET", 0), 0);
     return v;
   }();
   return s;
@@ -132,14 +136,15 @@ int PrefillStride(const std::vector<int32_t>& off, int64_t max_rows, int pad_per
 namespace {
 
 // Expert e's gate/up GEMM (xs -> gu) or, with down, its down GEMM (act -> out) over its compact rows
-// off[e]..off[e+1]: M differs from step to step, so the shape is never tuned (each new M would cost a
-// tuning pass inside a timed step).
+// off[e]..off[e+1]: M differs from step to step, so the exact shape is never tuned (each new M would
+// cost a tuning pass inside a timed step); MIXSERVE_LT_BUCKET tunes it once per bucket of M instead.
 GemmSpec GroupSpec(const MoeExperts& m, const std::vector<int32_t>& off, int e, bool down) {
   const int64_t H = m.H, I = m.I, r = off[e];
   const int n = off[e + 1] - off[e];
   GemmSpec g = down ? DenseSpec(n, m.H, m.I, m.act + r * I, m.w2 + e * H * I, m.out + r * H, true)
                     : DenseSpec(n, 2 * m.I, m.H, m.xs + r * H, m.w13 + e * 2 * I * H, m.gu + r * 2 * I, false);
   g.tune = false;
+  g.tune_bucket = GetMoeSwitches().lt_bucket >= (down ? 1 : 2);
   return g;
 }
 

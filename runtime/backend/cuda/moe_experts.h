@@ -68,11 +68,18 @@ class MoeLanes {
 //   MIXSERVE_MOE_PREFILL_PAD=P  modes 1, 3 and 4 take the padded layout only where the padding is at most
 //                            P% of the pairs plus the rounding (default 33).
 //   MIXSERVE_MOE_PADDED_MAX=N  the padded (graph-safe) path up to N rows instead of padded_max_rows.
+//   MIXSERVE_LT_BUCKET=1     the grouped path's down GEMMs (K = I, M follows the routing) are tuned once
+//                            per M bucket (GemmSpec::tune_bucket; the heuristic's first choice was 6-10%
+//                            slower than a split-K variant on H200, timed alone); =2 the gate/up GEMMs
+//                            too; =0 never. Default 0: on H200 (32 layers, 2026-11-27 06:33 UTC) 1 made
+//                            the 1k prefill slower (60.4-60.7 ms vs 58.3-59.0) and the 4k one faster
+//                            (230-234 vs 231-238). MIXSERVE_LT_TUNE=0 turns it off too.
 struct MoeSwitches {
   bool batched = true;
   int prefill = 0;
   int prefill_pad_percent = 33;
   int padded_max_rows = 0;  // 0: CudaModelOptions::padded_max_rows
+  int lt_bucket = 0;
 };
 const MoeSwitches& GetMoeSwitches();
 

@@ -180,8 +180,8 @@ std::string Name(const DecodeCase& c) {
          " tile_rows=" + std::to_string(c.tile_rows) + " f32=" + std::to_string(c.f32);
 }
 
-// Both versions, several split counts (1, the planner's, 32), against the CPU loop; v2 also run
-// twice with the output poisoned in between (bitwise equal: deterministic, counters were reset).
+// Both versions (v2 in five shapes), several split counts (1, the planner's, 32), against the CPU loop;
+// v2 also run twice with the output poisoned in between (bitwise equal: deterministic, counters reset).
 TEST_F(CudaAttention, PagedDecodeMatchesLoop) {
   std::vector<DecodeCase> cases;
   for (bool f32 : {false, true}) {
@@ -206,16 +206,24 @@ TEST_F(CudaAttention, PagedDecodeMatchesLoop) {
     pb.Upload();
     const std::vector<float> want = pb.Reference();
     const int planned = PagedAttentionSplits(132, pb.n_tiles(), c.nkv, c.ctx, false, 0, 0);
-    for (int version : {1, 2}) {
+    // v2's shapes (keys per group x threads : least keys per split); {0, 0, 0} is the default.
+    struct Shape {
+      int keys, threads, min_chunk;
+    };
+    const Shape shapes[] = {{0, 0, 0}, {8, 128, 32}, {4, 256, 32}, {8, 256, 64}, {8, 256, 256}};
+    for (int version : {1, 2, 3, 4, 5, 6}) {
+      const Shape sh = shapes[version < 2 ? 0 : version - 2];
+      SetDecodeAttentionShape(sh.keys, sh.threads, sh.min_chunk);
       for (int splits : {1, planned, 32}) {
         pb.out().Poison();
-        ASSERT_EQ(LaunchPagedAttention(pb.Args(splits, version), nullptr), cudaSuccess) << Name(c);
+        ASSERT_EQ(LaunchPagedAttention(pb.Args(splits, std::min(version, 2)), nullptr), cudaSuccess) << Name(c);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << Name(c);
         const std::vector<float> got = pb.out().Get();
-        EXPECT_LT(Err(got, want), c.f32 ? 2e-5 : 2e-4) << Name(c) << " version=" << version << " splits=" << splits;
-        if (version == 2) {
+        EXPECT_LT(Err(got, want), c.f32 ? 2e-5 : 2e-4) << Name(c) << " version=" << version << " splits=" << splits
+                                                      << " shape " << sh.keys << "x" << sh.threads << ":" << sh.min_chunk;
+        if (version >= 2) {
           pb.out().Poison();
-          ASSERT_EQ(LaunchPagedAttention(pb.Args(splits, version), nullptr), cudaSuccess);
+          ASSERT_EQ(LaunchPagedAttention(pb.Args(splits, 2), nullptr), cudaSuccess);
           ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
           const std::vector<float> again = pb.out().Get();
           EXPECT_EQ(0, std::memcmp(got.data(), again.data(), got.size() * sizeof(float)))
@@ -224,6 +232,7 @@ TEST_F(CudaAttention, PagedDecodeMatchesLoop) {
       }
     }
   }
+  SetDecodeAttentionShape(0, 0, 0);  // back to the default for the tests that follow
 }
 
 // v2 captured in a CUDA graph (32 splits, as BuildPlan uses for graph buckets) and replayed: each
@@ -274,7 +283,8 @@ TEST_F(CudaAttention, TensorCorePrefillMatchesLoop) {
   for (bool hilo : {false, true})
   for (PrefillCase c : {PrefillCase{4, 1, 8, 8, 42, 16}, PrefillCase{4, 1, 8, 8, 20, 16}, PrefillCase{4, 2, 16, 0, 42, 16},
                         PrefillCase{4, 2, 16, 5, 42, 16}, PrefillCase{32, 8, 128, 64, 300, 128},
-                        PrefillCase{32, 8, 128, 0, 200, 64}}) {
+                        PrefillCase{32, 8, 128, 0, 200, 64}, PrefillCase{8, 2, 64, 0, 1100, 512},
+                        PrefillCase{8, 2, 64, 0, 2500, 2500}, PrefillCase{4, 1, 8, 0, 4500, 1024}}) {
     const int G = c.nh / c.nkv, qkv_dim = (c.nh + 2 * c.nkv) * c.hd, kv_rows = (c.T + 7) / 8 * 8;
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::vector<float> qkv(static_cast<size_t>(c.T) * qkv_dim);
@@ -387,8 +397,11 @@ TEST_F(CudaAttention, DISABLED_Timings) {
     pb.Upload();
     for (bool graph : {true, false}) {
       const int splits = PagedAttentionSplits(sms, pb.n_tiles(), 8, ctx, graph, 0, 0);
-      for (int version : {1, 2}) {
-        const AttnArgs a = pb.Args(splits, version);
+      for (int version : {1, 2, 3, 4, 5, 6, 7}) {  // 3..7: v2 in the shapes below
+        const int shapes[][3] = {{4, 128, 32}, {8, 128, 32}, {4, 256, 32}, {8, 256, 64}, {8, 256, 128}, {8, 256, 256}};
+        const int* sh = shapes[version < 2 ? 0 : version - 2];
+        SetDecodeAttentionShape(sh[0], sh[1], sh[2]);
+        const AttnArgs a = pb.Args(splits, std::min(version, 2));
         for (int i = 0; i < 3; ++i) LaunchPagedAttention(a, stream);
         const int n = 50;
         cudaEventRecord(e0, stream);
@@ -397,11 +410,12 @@ TEST_F(CudaAttention, DISABLED_Timings) {
         ASSERT_EQ(cudaEventSynchronize(e1), cudaSuccess);
         float ms = 0;
         cudaEventElapsedTime(&ms, e0, e1);
-        std::printf("attention v%d batch %2d ctx %4d splits %2d (%s): %7.2f us/launch\n", version, batch, ctx, splits,
-                    graph ? "graph rule" : "eager rule", 1000.0 * ms / n);
+        std::printf("attention v%d %dx%d:%-3d batch %2d ctx %4d splits %2d (%s): %7.2f us/launch\n", std::min(version, 2),
+                    sh[0], sh[1], sh[2], batch, ctx, splits, graph ? "graph rule" : "eager rule", 1000.0 * ms / n);
       }
     }
   }
+  SetDecodeAttentionShape(0, 0, 0);
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   cudaStreamDestroy(stream);

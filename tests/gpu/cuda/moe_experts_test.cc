@@ -1,6 +1,7 @@
 // The MoE expert paths (moe_experts.h: padded per-expert loop, padded strided-batched, grouped loop,
-// grouped padded-batched, grouped on forked streams) on hand-made routings, against a plain CPU loop; and LtGemm's tuning
-// (results unchanged, caller's y never touched while timing, no tuning during graph capture).
+// grouped padded-batched, grouped on forked streams) on hand-made routings, against a plain CPU loop, with
+// the grouped down GEMMs tuned per M bucket with MIXSERVE_LT_BUCKET=1; and LtGemm's tuning (results
+// unchanged, caller's y never touched while timing, no tuning during graph capture).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -186,6 +187,12 @@ TEST_F(MoeExpertsTest, GroupedModesMatchReference) {
             << "mode " << mode << " T=" << T << " pattern=" << static_cast<int>(pattern);
       }
     }
+  }
+  // MIXSERVE_LT_BUCKET=1 (default 0): the grouped down GEMMs above were tuned per M bucket.
+  if (GetMoeSwitches().lt_bucket >= 1 && lt_.tuning() != 0) {
+    EXPECT_GT(lt_.tuned_buckets(), 0);
+  } else {
+    EXPECT_EQ(lt_.tuned_buckets(), 0);
   }
 }
 
@@ -415,6 +422,9 @@ TEST(MoeLayout, SwitchDefaults) {
   }
   if (std::getenv("MIXSERVE_MOE_PREFILL_PAD") == nullptr) {
     EXPECT_EQ(s.prefill_pad_percent, 33);
+  }
+  if (std::getenv("MIXSERVE_LT_BUCKET") == nullptr) {
+    EXPECT_EQ(s.lt_bucket, 0);
   }
 }
 
