@@ -147,7 +147,7 @@ if want tests; then
     san=clean
     for t in "$BUNDLE"/bin/*_test; do
       echo "--- compute-sanitizer memcheck $(basename "$t")" >> "$OUT/tests.log"
-      timeout "$(stage_timeout 90)" "${NATIVE[@]}" "$SANITIZER" --tool memcheck "$t" > "$WORK/one-san.log" 2>&1 && rc=0 || rc=$?
+      timeout "$(stage_timeout 150)" "${NATIVE[@]}" "$SANITIZER" --tool memcheck "$t" > "$WORK/one-san.log" 2>&1 && rc=0 || rc=$?
       cat "$WORK/one-san.log" >> "$OUT/tests.log"
       errs=$(grep -oE 'ERROR SUMMARY: [0-9]+' "$WORK/one-san.log" | grep -oE '[0-9]+$' || true)
       if grep -q "terminated before first instrumented API call" "$WORK/one-san.log"; then

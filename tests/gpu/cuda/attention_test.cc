@@ -212,6 +212,9 @@ TEST_F(CudaAttention, PagedDecodeMatchesLoop) {
     };
     const Shape shapes[] = {{0, 0, 0}, {8, 128, 32}, {4, 256, 32}, {8, 256, 64}, {8, 256, 256}};
     for (int version : {1, 2, 3, 4, 5, 6}) {
+      // The other shapes on up to 7 rows only (the default takes 256 threads for 1-2 tiles, so both
+      // thread counts meet every context here): keeps the run short under compute-sanitizer.
+      if (version > 2 && c.batch > 7) continue;
       const Shape sh = shapes[version < 2 ? 0 : version - 2];
       SetDecodeAttentionShape(sh.keys, sh.threads, sh.min_chunk);
       for (int splits : {1, planned, 32}) {
@@ -284,7 +287,7 @@ TEST_F(CudaAttention, TensorCorePrefillMatchesLoop) {
   for (PrefillCase c : {PrefillCase{4, 1, 8, 8, 42, 16}, PrefillCase{4, 1, 8, 8, 20, 16}, PrefillCase{4, 2, 16, 0, 42, 16},
                         PrefillCase{4, 2, 16, 5, 42, 16}, PrefillCase{32, 8, 128, 64, 300, 128},
                         PrefillCase{32, 8, 128, 0, 200, 64}, PrefillCase{8, 2, 64, 0, 1100, 512},
-                        PrefillCase{8, 2, 64, 0, 2500, 2500}, PrefillCase{4, 1, 8, 0, 4500, 1024}}) {
+                        PrefillCase{4, 1, 16, 0, 2500, 2500}, PrefillCase{4, 1, 8, 0, 4500, 1024}}) {
     const int G = c.nh / c.nkv, qkv_dim = (c.nh + 2 * c.nkv) * c.hd, kv_rows = (c.T + 7) / 8 * 8;
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::vector<float> qkv(static_cast<size_t>(c.T) * qkv_dim);
