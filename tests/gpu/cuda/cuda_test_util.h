@@ -85,6 +85,18 @@ inline std::vector<float> RoundBf(std::vector<float> v) {
   return v;
 }
 
+// y (M, N) = x (M, K) . W (N, K)^T accumulated in double (row m of y depends on row m of x only).
+inline std::vector<float> RefGemm(const std::vector<float>& x, const std::vector<float>& w, int M, int N, int K) {
+  std::vector<float> y(static_cast<size_t>(M) * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double s = 0;
+      for (int k = 0; k < K; ++k) s += static_cast<double>(x[static_cast<size_t>(m) * K + k]) * w[static_cast<size_t>(n) * K + k];
+      y[static_cast<size_t>(m) * N + n] = static_cast<float>(s);
+    }
+  return y;
+}
+
 // Worst |a - b| / (1 + |b|); NaN, or a size mismatch (also a test failure), counts as infinitely bad.
 inline double Err(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());

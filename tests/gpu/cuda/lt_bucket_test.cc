@@ -24,6 +24,7 @@ using test_util::Err;
 using test_util::FromBf;
 using test_util::GpuTest;
 using test_util::RandBf;
+using test_util::RefGemm;
 using test_util::ToBf;
 
 // Host-side: runs without a GPU.
@@ -66,18 +67,6 @@ TEST(LtBucket, BucketsRoundUpAlignedAndCoarseAbove1024) {
   EXPECT_EQ(buckets.size(), 34u);
 }
 
-// y (M, N) = x (M, K) . W (N, K)^T in double, row by row (a row does not depend on M).
-std::vector<float> Reference(const std::vector<float>& x, const std::vector<float>& w, int M, int N, int K) {
-  std::vector<float> y(static_cast<size_t>(M) * N);
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double s = 0;
-      for (int k = 0; k < K; ++k) s += static_cast<double>(x[static_cast<size_t>(m) * K + k]) * w[static_cast<size_t>(n) * K + k];
-      y[static_cast<size_t>(m) * N + n] = static_cast<float>(s);
-    }
-  return y;
-}
-
 std::vector<float> Head(const std::vector<float>& v, size_t n) { return std::vector<float>(v.begin(), v.begin() + n); }
 
 class LtBucketTest : public GpuTest {
@@ -90,7 +79,7 @@ class LtBucketTest : public GpuTest {
     if (IsSkipped()) return;
     x_ = RandBf(rng_, static_cast<size_t>(kMaxM) * kK, 1.0f);
     w_ = RandBf(rng_, static_cast<size_t>(kN) * kK, 0.05f);
-    ref_ = Reference(x_, w_, kMaxM, kN, kK);
+    ref_ = RefGemm(x_, w_, kMaxM, kN, kK);
     dx_ = std::make_unique<Dev<bf16>>(ToBf(x_));
     dw_ = std::make_unique<Dev<bf16>>(ToBf(w_));
   }
@@ -249,7 +238,7 @@ TEST_F(LtBucketTest, DescriptorCacheFollowsPointersAlphaAndBeta) {
   const int M = 48, N = 256, K = 512;
   const auto x1 = RandBf(rng_, static_cast<size_t>(M) * K, 1.0f), w1 = RandBf(rng_, static_cast<size_t>(N) * K, 0.05f);
   const auto x2 = RandBf(rng_, static_cast<size_t>(M) * K, 1.0f), w2 = RandBf(rng_, static_cast<size_t>(N) * K, 0.05f);
-  const auto r1 = Reference(x1, w1, M, N, K), r2 = Reference(x2, w2, M, N, K);
+  const auto r1 = RefGemm(x1, w1, M, N, K), r2 = RefGemm(x2, w2, M, N, K);
   const auto y0 = RandBf(rng_, static_cast<size_t>(M) * N, 1.0f);
   Dev<bf16> dx1(ToBf(x1)), dw1(ToBf(w1)), dx2(ToBf(x2)), dw2(ToBf(w2));
   auto run = [&](const bf16* x, const bf16* w, Dev<float>& y, float alpha, float beta) {

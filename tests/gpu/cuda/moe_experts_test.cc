@@ -25,6 +25,7 @@ using test_util::Bf;
 using test_util::Dev;
 using test_util::Err;
 using test_util::RandBf;
+using test_util::RefGemm;
 using test_util::ToBf;
 
 // How tokens pick experts: uniformly; only experts 0..4 (5..7 get no token); expert 0 for every
@@ -309,16 +310,7 @@ TEST_F(MoeExpertsTest, LtTuneAllShapesWithinLimits) {
   const int N = 256, K = 1024;
   const auto x = RandBf(rng_, static_cast<size_t>(96) * K, 1.0f), w = RandBf(rng_, static_cast<size_t>(N) * K, 0.05f);
   Dev<bf16> dx(ToBf(x)), dw(ToBf(w));
-  auto want = [&](int M) {
-    std::vector<float> y(static_cast<size_t>(M) * N);
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) {
-        double acc = 0;
-        for (int kk = 0; kk < K; ++kk) acc += static_cast<double>(x[static_cast<size_t>(m) * K + kk]) * w[static_cast<size_t>(n) * K + kk];
-        y[static_cast<size_t>(m) * N + n] = static_cast<float>(acc);
-      }
-    return y;
-  };
+  auto want = [&](int M) { return RefGemm(x, w, M, N, K); };
   auto run = [&](LtGemm& lt, int M, bool tune = false) {
     GemmSpec g;
     g.M = M;
