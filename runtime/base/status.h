@@ -40,19 +40,16 @@ class Status {
   std::string message_;
 };
 
-// Result<T>: a T, or the Status saying why there is none.
-// REQUIRES: value() only when ok(); constructing from an ok Status is a programming error.
-template <typename T>
-class Result {
+// ValueOr<T, E>: a T, or the error E saying why there is none. The shared body of Result<T> (E = Status)
+// and server::ApiResult<T> (E = ApiError), which add how the error is read.
+// REQUIRES: value() only when ok(); T and E are different types.
+template <typename T, typename E>
+class ValueOr {
  public:
-  Result(T value) : v_(std::move(value)) {}
-  Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }
+  ValueOr(T value) : v_(std::move(value)) {}
+  ValueOr(E error) : v_(std::move(error)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
-  const Status& status() const {
-    static const Status kOk;
-    return ok() ? kOk : std::get<Status>(v_);
-  }
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   T&& value() && { return std::get<T>(std::move(v_)); }
@@ -61,8 +58,25 @@ class Result {
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
+ protected:
+  const E& error_value() const { return std::get<E>(v_); }
+
  private:
-  std::variant<T, Status> v_;
+  std::variant<T, E> v_;
+};
+
+// Result<T>: a T, or the Status saying why there is none.
+// REQUIRES: value() only when ok(); constructing from an ok Status is a programming error.
+template <typename T>
+class Result : public ValueOr<T, Status> {
+ public:
+  Result(T value) : ValueOr<T, Status>(std::move(value)) {}
+  Result(Status status) : ValueOr<T, Status>(std::move(status)) { assert(!this->error_value().ok()); }
+
+  const Status& status() const {
+    static const Status kOk;
+    return this->ok() ? kOk : this->error_value();
+  }
 };
 
 }  // namespace mixserve

@@ -4,11 +4,11 @@
 // Request parsing and validation return ApiResult so the HTTP layer only has to send what it gets.
 #pragma once
 
-#include <cassert>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-#include <variant>
+
+#include "runtime/base/status.h"
 
 namespace mixserve::server {
 
@@ -34,23 +34,12 @@ struct ApiError {
 
 // A T, or the ApiError saying why there is none.
 template <typename T>
-class ApiResult {
+class ApiResult : public ValueOr<T, ApiError> {
  public:
-  ApiResult(T value) : v_(std::move(value)) {}
-  ApiResult(ApiError error) : v_(std::move(error)) {}
+  ApiResult(T value) : ValueOr<T, ApiError>(std::move(value)) {}
+  ApiResult(ApiError error) : ValueOr<T, ApiError>(std::move(error)) {}
 
-  bool ok() const { return std::holds_alternative<T>(v_); }
-  const ApiError& error() const { return std::get<ApiError>(v_); }
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-
- private:
-  std::variant<T, ApiError> v_;
+  const ApiError& error() const { return this->error_value(); }
 };
 
 // JSON text for the wire: invalid UTF-8 (possible in partial token text) becomes U+FFFD.
