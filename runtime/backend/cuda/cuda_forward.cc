@@ -267,14 +267,7 @@ Status CudaModel::RunForward(const Dims& d) {
                                                                          w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
                                                                          stream_)));
     }
-    if (norm_router) {
-      for (int c = LaunchCopies("router"); c > 0; --c) {
-        MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router", LaunchNormRouter(xres, w.post_norm, s.rms_norm_eps, xn_f_, xn_b_, w.router,
-                                                                          R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
-                                                                          pos_of_pair_, experts_touched_ + l, 0, stream_)));
-      }
-    }
-    MIXSERVE_CUDA_RETURN_IF_ERROR(norm_router ? RunSkinnyExperts(l, R) : RunMoe(l, R));
+    MIXSERVE_CUDA_RETURN_IF_ERROR(RunMoe(l, R, norm_router ? xres : nullptr));
   }
   const int L = d.logit_rows;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("final norm", LaunchResidualNorm(xres, L, d_logit_rows_, H, moe_out_, pos_of_pair_, topk_w_, k,

@@ -91,7 +91,9 @@ class CudaModel : public Backend {
   Status RunForward(const Dims& d);
   Status Project(const char* what, int rows, const bf16* w, int N, int K, const float* xf, const bf16* xb, float* y,
                  int ldy, bool acc);
-  Status RunMoe(int layer, int rows);
+  // The router, then the experts. With `unnormed` (the residual rows before the post-attention norm,
+  // which the fused O kernel then skipped) the router norms them into xn_f_ / xn_b_ first.
+  Status RunMoe(int layer, int rows, const float* unnormed = nullptr);
   Status RunSkinnyExperts(int layer, int rows);  // the experts after routing, skinny GEMMs (no router)
   Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);
   bool Padded(int rows) const;  // the padded-groups MoE path for this many rows

@@ -44,8 +44,7 @@ int CudaModel::PaddedStride(int R) const {
 }
 
 // The experts of layer l for R routed rows (the router has filled offsets_ / sorted_pairs_): the
-// gathered gate_up skinny GEMM into act_f_, then the down one into moe_out_. RunMoe's skinny branch
-// and the fused-router decode path (cuda_forward.cc) both end here.
+// gathered gate_up skinny GEMM into act_f_, then the down one into moe_out_ (RunMoe's skinny branch).
 Status CudaModel::RunSkinnyExperts(int l, int R) {
   const cpu::ModelShape& s = config_.shape;
   const DeviceLayer& w = weights_.layer(l);
@@ -85,13 +84,23 @@ Status CudaModel::RunSkinnyExperts(int l, int R) {
   return Status::Ok();
 }
 
-Status CudaModel::RunMoe(int l, int R) {
+Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
   const cpu::ModelShape& s = config_.shape;
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
-  for (int c = LaunchCopies("router"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_, sorted_pairs_,
-                                              pos_of_pair_, experts_touched_ + l, Padded(R) ? PaddedStride(R) : 0, stream_)));
+  for (int c = LaunchCopies("router"); c > 0; --c) {
+    if (unnormed != nullptr) {  // the router norms the rows into xn_f_ / xn_b_ first
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router", LaunchNormRouter(unnormed, w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,
+                                                                        w.router, R, H, E, k, topk_ids_, topk_w_, offsets_,
+                                                                        sorted_pairs_, pos_of_pair_, experts_touched_ + l,
+                                                                        Padded(R) ? PaddedStride(R) : 0, stream_)));
+    } else {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("router", LaunchRouter(xn_f_, w.router, R, H, E, k, topk_ids_, topk_w_, offsets_,
+                                                                sorted_pairs_, pos_of_pair_, experts_touched_ + l,
+                                                                Padded(R) ? PaddedStride(R) : 0, stream_)));
+    }
+  }
   if (pairs <= options_.skinny_max_pairs) return RunSkinnyExperts(l, R);
   MoeExperts m;
   m.w13 = w.w13;
