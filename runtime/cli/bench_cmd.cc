@@ -3,7 +3,7 @@
 //   mixserve bench --config mixtral-8x7b|mixtral-8x22b|mistral-7b|PATH (--random-weights | --model DIR)
 //                  [--layers N] [--batch-sizes 1,8,32,64,128,256] [--prompt-len L] [--decode-steps S]
 //                  [--prefill-lens 1024,4096] [--no-graphs] [--no-pdl] [--dense-prefill-min N] [--json]
-//                  [--load-threads N] [--load-only]
+//                  [--load-threads N] [--load-only] [--membw]
 //
 // --model DIR loads a safetensors checkpoint (bf16) through pinned staging buffers with
 // --load-threads reader threads (default 4) and reports load_gbps (bytes to the GPU / seconds) and
@@ -14,6 +14,7 @@
 // of L random tokens and times S greedy decode steps (argmax on the GPU), then times single-prompt
 // prefills. roofline_pct = (bytes the step must read: attention weights + the distinct experts the
 // router used that step, per layer + lm_head + the KV cache read) / copy bandwidth / step time.
+// --membw also measures read-only bandwidth (membw.cu probes) and reports each as read_probes.
 // With --json the report is one JSON object on the last line of stdout; the table goes to stderr.
 #include <algorithm>
 #include <chrono>
@@ -140,6 +141,15 @@ int RunBench(const Flags& flags) {
   report["config"] = config->name;
   report["layers"] = s.num_layers;
   report["copy_gbps"] = gbps;
+  if (flags.Has("membw")) {
+    auto probes = cuda::MeasureReadGbps(int64_t{2} << 30);
+    if (!probes.ok()) return Fail(probes.status().message());
+    report["read_probes"] = nlohmann::json::array();
+    for (const auto& p : *probes) {
+      std::fprintf(stderr, "read %-28s %8.0f GB/s (%.3f of copy)\n", p.name.c_str(), p.gbps, p.gbps / gbps);
+      report["read_probes"].push_back({{"name", p.name}, {"gbps", p.gbps}});
+    }
+  }
   report["weights_gb"] = m.weights().bytes() / 1e9;
   report["graphs"] = o.use_graphs;
   report["programmatic_launch"] = o.programmatic_launch;
@@ -269,7 +279,7 @@ int Bench(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args,
                             {"config", "model", "layers", "batch-sizes", "prompt-len", "decode-steps", "prefill-lens",
                              "dense-prefill-min", "load-threads"},
-                            {"random-weights", "no-graphs", "no-pdl", "json", "help", "load-only"});
+                            {"random-weights", "no-graphs", "no-pdl", "json", "help", "load-only", "membw"});
   if (!flags.ok()) {
     std::fprintf(stderr, "mixserve bench: %s (try --help)\n", flags.status().message().c_str());
     return 2;
@@ -278,7 +288,7 @@ int Bench(const std::vector<std::string>& args) {
     std::puts("usage: mixserve bench --config mixtral-8x7b|mixtral-8x22b|mistral-7b|PATH (--random-weights | --model DIR)\n"
               "                      [--layers N] [--batch-sizes 1,8,32,64,128,256] [--prompt-len L]\n"
               "                      [--decode-steps S] [--prefill-lens 1024,4096] [--no-graphs] [--no-pdl]\n"
-              "                      [--dense-prefill-min N] [--json] [--load-threads N] [--load-only]");
+              "                      [--dense-prefill-min N] [--json] [--load-threads N] [--load-only] [--membw]");
     return 0;
   }
 #ifdef MIXSERVE_HAVE_CUDA

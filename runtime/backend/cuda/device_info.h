@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "runtime/base/status.h"
 
@@ -22,5 +23,14 @@ Result<std::string> GpuName();
 // Device-to-device cudaMemcpy of `bytes` (median of several), in GB/s counting bytes read plus
 // bytes written.
 Result<double> MeasureCopyGbps(int64_t bytes);
+
+// One read-only bandwidth probe (membw.cu): how it read, and GB/s of bytes read.
+struct ReadProbe {
+  std::string name;
+  double gbps = 0;
+};
+// Reads `bytes` of device memory with each probe kernel (median of several passes): 16-byte loads
+// at several depths per thread, and TMA bulk copies into a shared-memory ring (sm_90).
+Result<std::vector<ReadProbe>> MeasureReadGbps(int64_t bytes);
 
 }  // namespace mixserve::cuda

@@ -129,8 +129,12 @@ __device__ void RunGroup(const SkinnyArgs& a, const bf16* w, int out0, Group g, 
 // rows, kSplit warps per pair, each over one K slice; the slices' sums are added in slice order
 // through shared memory (`red`, >= kWarps * kWarpRows * TT floats): deterministic, shorter serial
 // loops and kSplit times the blocks.
+//
+// pre_wait: the kernel has not passed its PDL wait yet; it happens here, after the first loads of
+// weight rows were issued (weights never depend on the previous kernel, the activations do).
 template <int TT, int kUnroll, int kSplit = 1>
-__device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Group g, float* red = nullptr) {
+__device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Group g, float* red = nullptr,
+                               bool pre_wait = false) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int slice = warp % kSplit, pair = warp / kSplit;
   const int k_len = a.K / kSplit, k_begin = slice * k_len, k_end = k_begin + k_len;
@@ -177,6 +181,11 @@ __device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Gro
                        ? LoadStreaming(reinterpret_cast<const uint4*>(w + static_cast<int64_t>(wrow[r]) * a.K + k))
                        : make_uint4(0, 0, 0, 0);
       }
+    }
+    if (pre_wait) {
+      GridDepWait();
+      GridDepLaunch(a.early);
+      pre_wait = false;
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -309,10 +318,15 @@ int SkinnySplit() {
 // The split-K path (a.split >= 1) on its own, so its register budget (64: 4 blocks of 8 warps an SM)
 // is not the general kernel's (128, set by the shared-memory paths: 2 blocks an SM). Launched only
 // when no expert has more than 2 items (one group of 1 or 2 rows).
+// With a.prefetch the expert lookup and the first weight loads come before the PDL wait: the offsets
+// come from the router, which finished before the previous kernel (the gate/up projection) passed its
+// own wait, and that kernel lets this one launch only after that wait.
 template <int S>
 __global__ void __launch_bounds__(kThreads, 4) SkinnySplitKernel(SkinnyArgs a) {
-  GridDepWait();
-  GridDepLaunch(a.early);
+  if (!a.prefetch) {
+    GridDepWait();
+    GridDepLaunch(a.early);
+  }
   __shared__ float red[kWarps * kWarpRows * 2];
   int e = 0;
   if (a.offsets) {
@@ -329,9 +343,9 @@ __global__ void __launch_bounds__(kThreads, 4) SkinnySplitKernel(SkinnyArgs a) {
   const int out0 = blockIdx.x * (kWarps * kWarpRows / S);
   const Group g{begin, min(2, end - begin)};
   if (g.n == 1) {
-    RunGroupDirect<1, 4, S>(a, w, out0, g, red);
+    RunGroupDirect<1, 4, S>(a, w, out0, g, red, a.prefetch);
   } else {
-    RunGroupDirect<2, 4, S>(a, w, out0, g, red);
+    RunGroupDirect<2, 4, S>(a, w, out0, g, red, a.prefetch);
   }
 }
 
@@ -362,6 +376,12 @@ cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream) {
   // Split-K for long plain rows met by at most 2 activation rows (the batch-1/2 MoE down projection).
   const int split = SkinnySplit();
   a.split = split >= 1 && !a.gate_up && a.K >= 8192 && per_expert <= 2 && a.K % (8 * split) == 0 ? split : 0;
+  // MIXSERVE_DOWN_PREFETCH=0: the split-K kernel waits before its expert lookup and first weight loads.
+  static const bool prefetch = [] {
+    const char* v = std::getenv("MIXSERVE_DOWN_PREFETCH");
+    return v == nullptr || v[0] != '0';
+  }();
+  a.prefetch = a.split >= 1 && prefetch && DecodePrefetchEnabled();
   if (a.K % 8 != 0 || a.ldx % 4 != 0) return cudaErrorInvalidValue;
   if (!a.offsets && a.n_items == 0) return cudaSuccess;
   const int experts = a.offsets && a.max_items > 0 ? std::min(a.num_experts, a.max_items) : a.num_experts;

@@ -59,6 +59,10 @@ struct SkinnyArgs {
   bool early = false;  // set by the launchers: PDL early trigger
   bool wide = false;   // set by LaunchSkinnyGemm: 8 loads in flight per row for 1-2 rows (K >= 8192)
   int split = 0;       // set by LaunchSkinnyGemm: K slices per weight row, 0 = general kernel (MIXSERVE_DOWN_SPLIT)
+  // Set by LaunchSkinnyGemm for the split kernel: expert lookup and first weight loads before the PDL
+  // wait (the offsets must come from a kernel two launches back, as the router's do for the down
+  // projection after the gate/up one; MIXSERVE_DOWN_PREFETCH=0 turns it off).
+  bool prefetch = false;
 };
 // With MIXSERVE_GEMV=3 in the environment it hands batch-1/2 work to gemv_direct.cu (opt-in: that
 // kernel measured slower on H100, bs1 172 vs 190 tok/s, 16 layers; kept for further work).
@@ -169,6 +173,7 @@ struct AttnArgs {
   float* out_f = nullptr;  // (rows, nh * hd)
   bf16* out_b = nullptr;
   bool early = false;  // set by the launcher: PDL early trigger
+  bool prefetch_kv = false;  // set by the launcher (v2): K/V rows of earlier steps' keys load before the PDL wait
   int min_chunk = 0;  // v2: least keys per split (0: MIXSERVE_ATTN_SHAPE's, default 32)
   int max_active = 0;  // v2: most splits with keys (0: splits; the 256-thread shape uses 16)
   // 0: MIXSERVE_ATTN_V2 decides (default on); 1: split kernel + combine kernel; 2: the one-launch
