@@ -247,8 +247,6 @@ __device__ __forceinline__ SplitRange V2Range(const AttnArgs& a, const AttnTile&
   return r;
 }
 
-__device__ __forceinline__ int pos_first_of(const AttnArgs& a, const AttnTile& tile) { return a.pos[tile.row_begin]; }
-
 // kKeys keys per lane group and round, kTh threads (MIXSERVE_ATTN_SHAPE; default 4 x 128).
 template <int MQ, typename KV, int kKeys, int kTh>
 __global__ void __launch_bounds__(kTh) DecodeAttentionKernel(AttnArgs a) {
@@ -279,30 +277,11 @@ __global__ void __launch_bounds__(kTh) DecodeAttentionKernel(AttnArgs a) {
   };
   // Rounds are uniform across the block (the shuffles need whole warps); a group's keys past s_hi are masked.
   slots_for(s_lo + grp * kKeys);
-  const KV* k_cache = static_cast<const KV*>(a.k_cache);
-  const KV* v_cache = static_cast<const KV*>(a.v_cache);
-  // The first round's K and V rows of keys before the tile's first row were written by earlier steps:
-  // they load before the PDL wait (MIXSERVE_ATTN_PREFETCH=0: after it); the tile's own keys, after.
-  const int fresh = a.prefetch_kv ? pos_first_of(a, tile) : s_lo;
-  Vec8<KV> kv[kKeys], vv[kKeys];
-  bool live[kKeys];
-  auto load_round = [&](int base, bool old_keys) {
-#pragma unroll
-    for (int j = 0; j < kKeys; ++j) {
-      if (slot[j] >= 0 && (base + j < fresh) == old_keys) {
-        const int64_t off = (slot[j] * a.nkv + g) * hd + sub * 8;
-        kv[j].Load(k_cache + off);
-        vv[j].Load(v_cache + off);
-      }
-    }
-  };
-#pragma unroll
-  for (int j = 0; j < kKeys; ++j) live[j] = slot[j] >= 0;
-  load_round(s_lo + grp * kKeys, true);
 
   GridDepWait();
   GridDepLaunch(a.early);
-  load_round(s_lo + grp * kKeys, false);
+  const KV* k_cache = static_cast<const KV*>(a.k_cache);
+  const KV* v_cache = static_cast<const KV*>(a.v_cache);
   const float scale = rsqrtf(static_cast<float>(hd));
   float q[MQ][8], acc[MQ][8], m[MQ], l[MQ];
 #pragma unroll
@@ -319,11 +298,16 @@ __global__ void __launch_bounds__(kTh) DecodeAttentionKernel(AttnArgs a) {
 
   for (int rb = s_lo; rb < s_hi; rb += stride) {
     const int base = rb + grp * kKeys;
-    if (rb != s_lo) {  // the first round's loads were issued around the PDL wait
+    Vec8<KV> kv[kKeys], vv[kKeys];
+    bool live[kKeys];  // this round's keys: slot[] is refilled for the next round below
 #pragma unroll
-      for (int j = 0; j < kKeys; ++j) live[j] = slot[j] >= 0;  // this round's keys: slot[] is refilled below
-      load_round(base, true);
-      load_round(base, false);
+    for (int j = 0; j < kKeys; ++j) {
+      live[j] = slot[j] >= 0;
+      if (live[j]) {
+        const int64_t off = (slot[j] * a.nkv + g) * hd + sub * 8;
+        kv[j].Load(k_cache + off);
+        vv[j].Load(v_cache + off);
+      }
     }
     slots_for(base + stride);  // the next round's block-table reads overlap this round's loads
     float s[kKeys][MQ];
@@ -495,16 +479,6 @@ bool V2EarlyFromEnv() {
   return on;
 }
 
-// MIXSERVE_ATTN_PREFETCH=0: the v2 kernel loads no K/V row before its PDL wait (default: the first
-// round's rows of keys that earlier steps wrote).
-bool V2PrefetchFromEnv() {
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_ATTN_PREFETCH");
-    return v == nullptr || v[0] != '0';
-  }();
-  return on;
-}
-
 // Whether the v2 kernel takes these arguments.
 bool V2Applies(const AttnArgs& a, int nq) {
   if (a.version == 1 || (a.version == 0 && !V2FromEnv())) return false;
@@ -590,7 +564,6 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   dim3 grid(a.n_tiles, a.nkv, a.splits);
   if (V2Applies(a, nq)) {
     a.early = a.early || V2EarlyFromEnv();
-    a.prefetch_kv = V2PrefetchFromEnv();
     if (a.min_chunk <= 0) a.min_chunk = GetV2Shape().min_chunk;
     if (a.kv_f32) {
       DispatchV2<float>(nq, grid, a, stream);

@@ -173,7 +173,6 @@ struct AttnArgs {
   float* out_f = nullptr;  // (rows, nh * hd)
   bf16* out_b = nullptr;
   bool early = false;  // set by the launcher: PDL early trigger
-  bool prefetch_kv = false;  // set by the launcher (v2): K/V rows of earlier steps' keys load before the PDL wait
   int min_chunk = 0;  // v2: least keys per split (0: MIXSERVE_ATTN_SHAPE's, default 32)
   int max_active = 0;  // v2: most splits with keys (0: splits; the 256-thread shape uses 16)
   // 0: MIXSERVE_ATTN_V2 decides (default on); 1: split kernel + combine kernel; 2: the one-launch
