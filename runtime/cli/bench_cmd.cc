@@ -157,7 +157,7 @@ int RunBench(const Flags& flags) {
   // The environment switches that pick kernel paths, so a results file says which variant it measured.
   report["env"] = nlohmann::json::object();
   for (const char* name : {"MIXSERVE_MOE_BATCHED", "MIXSERVE_MOE_PREFILL", "MIXSERVE_MOE_PADDED_MAX", "MIXSERVE_LT_TUNE",
-                           "MIXSERVE_LT_BUCKET", "MIXSERVE_LT_DESC_CACHE", "MIXSERVE_GEMV", "MIXSERVE_PDL_EARLY",
+                           "MIXSERVE_LT_BUCKET", "MIXSERVE_LT_DESC_CACHE", "MIXSERVE_DOWN_PREFETCH", "MIXSERVE_PDL_EARLY",
                            "MIXSERVE_ROUTER_FUSED", "MIXSERVE_NORM_ROUTER", "MIXSERVE_ATTN_SHAPE", "MIXSERVE_ATTN_EARLY",
                            "MIXSERVE_SKIP", "MIXSERVE_TWICE"}) {
     if (const char* v = std::getenv(name)) report["env"][name] = v;

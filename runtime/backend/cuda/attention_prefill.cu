@@ -32,6 +32,18 @@ __global__ void PackKernel(const float* qkv, int ldq, int nh, int nkv, int hd, i
   }
 }
 
+// The softmax kernels' row: block (m, g) takes score row m of kv head g, at element offset off in s and
+// p; its query sits at position t and sees keys [lo, t] (the causal mask, and the window when > 0).
+struct SoftmaxRow {
+  int64_t off;
+  int t, lo;
+};
+__device__ __forceinline__ SoftmaxRow BlockRow(int rows, int Tk, int G, int q0, int window) {
+  const int m = blockIdx.x, g = blockIdx.y;
+  const int t = q0 + m / G;
+  return {(static_cast<int64_t>(g) * rows + m) * Tk, t, window > 0 ? max(0, t - window + 1) : 0};
+}
+
 // Block per (row m, kv head g): softmax over keys [0, Tk) of s (scaled scores) with the causal and
 // window mask of query position q0 + m / G; writes p (bf16, zeros where masked). With hilo it also
 // writes the rounding remainder p - bf16(p) as bf16 into the row's own storage in s (bf16 element
@@ -43,10 +55,9 @@ __global__ void PackKernel(const float* qkv, int ldq, int nh, int nkv, int hd, i
 __global__ void MaskedSoftmaxKernel(float* s, bf16* p, int rows, int Tk, int G, int q0, int window, bool hilo) {
   GridDepWait();
   __shared__ float scratch[32];
-  const int m = blockIdx.x, g = blockIdx.y;
-  const int64_t off = (static_cast<int64_t>(g) * rows + m) * Tk;
-  const int t = q0 + m / G;
-  const int lo = window > 0 ? max(0, t - window + 1) : 0;
+  const SoftmaxRow row_of = BlockRow(rows, Tk, G, q0, window);
+  const int64_t off = row_of.off;
+  const int t = row_of.t, lo = row_of.lo;
   float mx = -FLT_MAX;
   for (int n = threadIdx.x; n < Tk; n += blockDim.x) {
     if (n >= lo && n <= t) mx = fmaxf(mx, s[off + n]);
@@ -86,10 +97,9 @@ __global__ void __launch_bounds__(256) MaskedSoftmaxRowKernel(const float* s, bf
                                                              int window) {
   GridDepWait();
   __shared__ float scratch[32];
-  const int m = blockIdx.x, g = blockIdx.y;
-  const int64_t off = (static_cast<int64_t>(g) * rows + m) * Tk;
-  const int t = q0 + m / G;
-  const int lo = window > 0 ? max(0, t - window + 1) : 0;
+  const SoftmaxRow row_of = BlockRow(rows, Tk, G, q0, window);
+  const int64_t off = row_of.off;
+  const int t = row_of.t, lo = row_of.lo;
   const float4* row = reinterpret_cast<const float4*>(s + off);
   float v[V][4];
   float mx = -FLT_MAX;

@@ -25,24 +25,61 @@ struct Group {
   int n;      // items in this group (<= kMaxRows)
 };
 
-template <int TT>
-__device__ void RunGroup(const SkinnyArgs& a, const bf16* w, int out0, Group g, float* xs) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  // Weight rows of this warp: plain -> outputs out0 + warp*2 + {0,1}; gate_up -> j and N + j.
-  int wrow[kWarpRows];
-  bool valid[kWarpRows];
-  if (a.gate_up) {
-    int j = out0 + warp;
+// The two weight rows of a warp and whether they exist: gate_up -> j and N + j for j = out0 + slot,
+// plain -> out0 + 2 * slot + {0, 1}. slot is the warp (or, split over K, the warps' pair).
+__device__ __forceinline__ void WarpRows(const SkinnyArgs& a, int out0, int slot, bool gate_up, int (&wrow)[kWarpRows],
+                                         bool (&valid)[kWarpRows]) {
+  if (gate_up) {
+    const int j = out0 + slot;
     wrow[0] = j;
     wrow[1] = a.N + j;
     valid[0] = valid[1] = j < a.N;
-  } else {
-#pragma unroll
-    for (int r = 0; r < kWarpRows; ++r) {
-      wrow[r] = out0 + warp * kWarpRows + r;
-      valid[r] = wrow[r] < a.N;
-    }
+    return;
   }
+#pragma unroll
+  for (int r = 0; r < kWarpRows; ++r) {
+    wrow[r] = out0 + slot * kWarpRows + r;
+    valid[r] = wrow[r] < a.N;
+  }
+}
+
+// s + w[0..8) . (x0, x1), one fmaf per element in column order.
+__device__ __forceinline__ float Dot8(const float* w, const float4& x0, const float4& x1, float s) {
+  s = fmaf(w[0], x0.x, s);
+  s = fmaf(w[1], x0.y, s);
+  s = fmaf(w[2], x0.z, s);
+  s = fmaf(w[3], x0.w, s);
+  s = fmaf(w[4], x1.x, s);
+  s = fmaf(w[5], x1.y, s);
+  s = fmaf(w[6], x1.z, s);
+  s = fmaf(w[7], x1.w, s);
+  return s;
+}
+
+// The expert block row blockIdx.y takes (the y-th expert that has items, so empty experts cost no
+// blocks; expert 0 and all n_items without offsets), its weights and its items [*begin, *end).
+// False when the block has nothing to do.
+__device__ __forceinline__ bool BlockExpert(const SkinnyArgs& a, const bf16** w, int* begin, int* end) {
+  int e = 0;
+  if (a.offsets) {
+    int seen = -1;
+    for (e = 0; e < a.num_experts; ++e) {
+      if (a.offsets[e + 1] > a.offsets[e] && ++seen == static_cast<int>(blockIdx.y)) break;
+    }
+    if (e == a.num_experts) return false;
+  }
+  *begin = a.offsets ? a.offsets[e] : 0;
+  *end = a.offsets ? a.offsets[e + 1] : a.n_items;
+  *w = a.w + a.expert_stride * e;
+  return *begin < *end;
+}
+
+template <int TT>
+__device__ void RunGroup(const SkinnyArgs& a, const bf16* w, int out0, Group g, float* xs) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int wrow[kWarpRows];
+  bool valid[kWarpRows];
+  WarpRows(a, out0, warp, a.gate_up, wrow, valid);
   float acc[kWarpRows][TT];
 #pragma unroll
   for (int r = 0; r < kWarpRows; ++r)
@@ -90,16 +127,7 @@ __device__ void RunGroup(const SkinnyArgs& a, const bf16* w, int out0, Group g, 
         const float4 x1 = *reinterpret_cast<const float4*>(xs + t * kChunk + c8 * 8 + 4);
 #pragma unroll
         for (int r = 0; r < kWarpRows; ++r) {
-          float s = acc[r][t];
-          s = fmaf(wf[r][0], x0.x, s);
-          s = fmaf(wf[r][1], x0.y, s);
-          s = fmaf(wf[r][2], x0.z, s);
-          s = fmaf(wf[r][3], x0.w, s);
-          s = fmaf(wf[r][4], x1.x, s);
-          s = fmaf(wf[r][5], x1.y, s);
-          s = fmaf(wf[r][6], x1.z, s);
-          s = fmaf(wf[r][7], x1.w, s);
-          acc[r][t] = s;
+          acc[r][t] = Dot8(wf[r], x0, x1, acc[r][t]);
         }
       }
     }
@@ -140,24 +168,7 @@ __device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Gro
   const int k_len = a.K / kSplit, k_begin = slice * k_len, k_end = k_begin + k_len;
   int wrow[kWarpRows];
   bool valid[kWarpRows];
-  if (kSplit > 1) {  // plain rows only
-#pragma unroll
-    for (int r = 0; r < kWarpRows; ++r) {
-      wrow[r] = out0 + pair * kWarpRows + r;
-      valid[r] = wrow[r] < a.N;
-    }
-  } else if (a.gate_up) {
-    int j = out0 + warp;
-    wrow[0] = j;
-    wrow[1] = a.N + j;
-    valid[0] = valid[1] = j < a.N;
-  } else {
-#pragma unroll
-    for (int r = 0; r < kWarpRows; ++r) {
-      wrow[r] = out0 + warp * kWarpRows + r;
-      valid[r] = wrow[r] < a.N;
-    }
-  }
+  WarpRows(a, out0, kSplit > 1 ? pair : warp, kSplit == 1 && a.gate_up, wrow, valid);  // split: plain rows only
   const float* xr[TT];
 #pragma unroll
   for (int t = 0; t < TT; ++t) {
@@ -200,16 +211,7 @@ __device__ void RunGroupDirect(const SkinnyArgs& a, const bf16* w, int out0, Gro
         const float4 x1 = __ldg(reinterpret_cast<const float4*>(xr[t] + k + 4));
 #pragma unroll
         for (int r = 0; r < kWarpRows; ++r) {
-          float s = acc[r][t];
-          s = fmaf(wf[r][0], x0.x, s);
-          s = fmaf(wf[r][1], x0.y, s);
-          s = fmaf(wf[r][2], x0.z, s);
-          s = fmaf(wf[r][3], x0.w, s);
-          s = fmaf(wf[r][4], x1.x, s);
-          s = fmaf(wf[r][5], x1.y, s);
-          s = fmaf(wf[r][6], x1.z, s);
-          s = fmaf(wf[r][7], x1.w, s);
-          acc[r][t] = s;
+          acc[r][t] = Dot8(wf[r], x0, x1, acc[r][t]);
         }
       }
     }
@@ -260,19 +262,9 @@ __global__ void __launch_bounds__(kThreads, 2) SkinnyKernel(SkinnyArgs a) {
   GridDepWait();
   GridDepLaunch(a.early);
   __shared__ __align__(16) float xs[kMaxRows * kChunk];
-  // Block row y takes the y-th expert that has items, so empty experts cost no blocks.
-  int e = 0;
-  if (a.offsets) {
-    int seen = -1;
-    for (e = 0; e < a.num_experts; ++e) {
-      if (a.offsets[e + 1] > a.offsets[e] && ++seen == static_cast<int>(blockIdx.y)) break;
-    }
-    if (e == a.num_experts) return;
-  }
-  const int begin = a.offsets ? a.offsets[e] : 0;
-  const int end = a.offsets ? a.offsets[e + 1] : a.n_items;
-  if (begin >= end) return;
-  const bf16* w = a.w + a.expert_stride * e;
+  const bf16* w = nullptr;
+  int begin = 0, end = 0;
+  if (!BlockExpert(a, &w, &begin, &end)) return;
   const int out0 = blockIdx.x * (a.gate_up ? kWarps : kWarps * kWarpRows);
   for (int first = begin; first < end; first += kMaxRows) {
     Group g{first, min(kMaxRows, end - first)};
@@ -328,18 +320,9 @@ __global__ void __launch_bounds__(kThreads, 4) SkinnySplitKernel(SkinnyArgs a) {
     GridDepLaunch(a.early);
   }
   __shared__ float red[kWarps * kWarpRows * 2];
-  int e = 0;
-  if (a.offsets) {
-    int seen = -1;
-    for (e = 0; e < a.num_experts; ++e) {
-      if (a.offsets[e + 1] > a.offsets[e] && ++seen == static_cast<int>(blockIdx.y)) break;
-    }
-    if (e == a.num_experts) return;
-  }
-  const int begin = a.offsets ? a.offsets[e] : 0;
-  const int end = a.offsets ? a.offsets[e + 1] : a.n_items;
-  if (begin >= end) return;
-  const bf16* w = a.w + a.expert_stride * e;
+  const bf16* w = nullptr;
+  int begin = 0, end = 0;
+  if (!BlockExpert(a, &w, &begin, &end)) return;
   const int out0 = blockIdx.x * (kWarps * kWarpRows / S);
   const Group g{begin, min(2, end - begin)};
   if (g.n == 1) {
@@ -354,13 +337,6 @@ __global__ void __launch_bounds__(kThreads, 4) SkinnySplitKernel(SkinnyArgs a) {
 void SetSkinnySplit(int split) { g_split.store(split == 0 || split == 1 || split == 2 || split == 4 ? split : -1); }
 
 cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream) {
-  // The pipelined persistent kernel measured SLOWER than this one on H100 (see SkinnyDirectApplies):
-  // it stays opt-in (MIXSERVE_GEMV=3) for further work.
-  static const bool direct = [] {
-    const char* v = std::getenv("MIXSERVE_GEMV");
-    return v != nullptr && std::strcmp(v, "3") == 0;
-  }();
-  if (direct && SkinnyDirectApplies(args)) return LaunchSkinnyDirect(args, stream);
   SkinnyArgs a = args;
   // The batch-1/2 MoE down projection lets the next layer's fused QKV kernel launch while its last
   // wave runs: that kernel issues its weight loads before its PDL wait (decode_fused.cu).

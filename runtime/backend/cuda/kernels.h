@@ -64,21 +64,12 @@ struct SkinnyArgs {
   // projection after the gate/up one; MIXSERVE_DOWN_PREFETCH=0 turns it off).
   bool prefetch = false;
 };
-// With MIXSERVE_GEMV=3 in the environment it hands batch-1/2 work to gemv_direct.cu (opt-in: that
-// kernel measured slower on H100, bs1 172 vs 190 tok/s, 16 layers; kept for further work).
 cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream);
 // Plain projections with K >= 8192 and at most 2 rows per weight row (the batch-1/2 MoE down
 // projection): 0 = the general kernel; 1, 2 or 4 = a dedicated kernel (64 registers) with that many
 // K slices per weight row, summed in slice order in the block (deterministic). -1 = the
-// MIXSERVE_DOWN_SPLIT environment switch (default 0); tests set it.
+// MIXSERVE_DOWN_SPLIT environment switch (default 2); tests set it.
 void SetSkinnySplit(int split);
-
-// ---- gemv_direct.cu ----
-// The same contract as LaunchSkinnyGemm, for at most 2 rows per weight row (n_items, or max_items
-// with offsets): pipelined, persistent, weights streamed before the PDL wait where they can be.
-// Correct (kernel tests) but slower than the v2 kernel on H100 (gate_up 172 vs 155 us per call).
-bool SkinnyDirectApplies(const SkinnyArgs& args);
-cudaError_t LaunchSkinnyDirect(const SkinnyArgs& args, cudaStream_t stream);
 
 // ---- rope_kv.cu ----
 // qkv: (T, (nh + 2*nkv) * hd) fp32. Rotates q and k in place, then writes k and v to the paged

@@ -1,7 +1,8 @@
-// Read-only bandwidth probes (`mixserve bench --membw`): how fast a kernel that only reads can pull
-// bytes from device memory, with per-thread 16-byte loads at several depths and with TMA bulk copies
-// into a shared-memory ring. The roofline uses the copy bandwidth (read + write); a batch-1 decode
-// step only reads, so these say how much headroom the weight streams have above it.
+// Device memory bandwidth: the copy bandwidth the roofline divides by (cudaMemcpy device to device,
+// bytes read plus written), and read-only probes (`mixserve bench --membw`): how fast a kernel that
+// only reads can pull bytes, with per-thread 16-byte loads at several depths and with TMA bulk copies
+// into a shared-memory ring. A batch-1 decode step only reads, so the probes say how much headroom the
+// weight streams have above the copy figure.
 #include <algorithm>
 #include <cstdio>
 #include <vector>
@@ -30,9 +31,11 @@ __global__ void __launch_bounds__(256) ReadLoadsKernel(const uint4* p, int64_t n
   if (acc == 0x9e3779b9u) sink[0] = acc;  // never true for the probe's zeroed data; keeps the loads
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+#endif
 
 // kStages chunks of kChunk bytes in flight per block, each one TMA bulk copy completing on its stage's
 // mbarrier; all threads read the stage from shared memory, then thread 0 refills it.
@@ -90,6 +93,7 @@ __global__ void __launch_bounds__(256) ReadBulkKernel(const char* p, int64_t n_c
 #endif
 }
 
+// GB/s of `bytes` moved by launch(): the median of 8 timed runs after 2 warm-ups.
 template <typename Launch>
 double TimeGbps(int64_t bytes, Launch launch) {
   cudaEvent_t start, stop;
@@ -132,6 +136,23 @@ ReadProbe BulkProbe(const char* p, int64_t bytes, int blocks, unsigned* sink) {
 }
 
 }  // namespace
+
+Result<double> MeasureCopyGbps(int64_t bytes) {
+  void* a = nullptr;
+  void* b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    if (a) cudaFree(a);
+    return Status::Unavailable("copy bandwidth: cannot allocate 2 x " + std::to_string(bytes >> 20) + " MiB");
+  }
+  cudaMemset(a, 1, bytes);
+  const double gbps = TimeGbps(2 * bytes, [&] { cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice); });
+  const cudaError_t err = cudaGetLastError();
+  cudaFree(a);
+  cudaFree(b);
+  if (err != cudaSuccess) return Status::Internal(std::string("copy bandwidth: ") + cudaGetErrorString(err));
+  return gbps;
+}
 
 Result<std::vector<ReadProbe>> MeasureReadGbps(int64_t bytes) {
   int sms = 0;

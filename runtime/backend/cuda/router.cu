@@ -16,63 +16,37 @@ constexpr int kMaxExperts = 16;
 constexpr int kMaxTopK = 8;
 constexpr int kRouterThreads = 256;
 
-__global__ void RouterKernel(const float* xn, const bf16* router, int H, int E, int k, int32_t* topk_ids,
-                             float* topk_w, bool early) {
-  GridDepWait();
-  GridDepLaunch(early);
-  __shared__ float partial[kRouterThreads / 32][kMaxExperts];
-  const int t = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const float* x = xn + static_cast<int64_t>(t) * H;
-  float acc[kMaxExperts];
+// acc[e] += router[e, c..c+8) . x[c..c+8) over this thread's columns c = threadIdx.x * 8 + i * kThreads * 8
+// (16-byte loads; H % 8 == 0).
+template <int kThreads>
+__device__ __forceinline__ void AddLogits(const float* x, const bf16* router, int H, int E, float (&acc)[kMaxExperts]) {
+  for (int c = threadIdx.x * 8; c < H; c += kThreads * 8) {
+    const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
 #pragma unroll
-  for (int e = 0; e < kMaxExperts; ++e) acc[e] = 0.0f;
-  if (H % 8 == 0) {
-    // 16-byte loads (the scalar loop below took 44 us per token on H100: latency-bound).
-    for (int c = threadIdx.x * 8; c < H; c += kRouterThreads * 8) {
-      const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
-#pragma unroll
-      for (int e = 0; e < kMaxExperts; ++e) {
-        if (e < E) {
-          float wf[8];
-          Unpack8(*reinterpret_cast<const uint4*>(router + static_cast<int64_t>(e) * H + c), wf);
-          acc[e] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y +
-                    wf[6] * x1.z + wf[7] * x1.w;
-        }
-      }
-    }
-  } else {
-    for (int c = threadIdx.x; c < H; c += kRouterThreads) {
-      const float xv = x[c];
-#pragma unroll
-      for (int e = 0; e < kMaxExperts; ++e) {
-        if (e < E) acc[e] += xv * __bfloat162float(router[static_cast<int64_t>(e) * H + c]);
+    for (int e = 0; e < kMaxExperts; ++e) {
+      if (e < E) {
+        float wf[8];
+        Unpack8(*reinterpret_cast<const uint4*>(router + static_cast<int64_t>(e) * H + c), wf);
+        acc[e] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y +
+                  wf[6] * x1.z + wf[7] * x1.w;
       }
     }
   }
-#pragma unroll
-  for (int e = 0; e < kMaxExperts; ++e) {
-    float v = WarpSum(acc[e]);
-    if (lane == 0) partial[warp][e] = v;
-  }
-  __syncthreads();
-  if (threadIdx.x != 0) return;
-  float p[kMaxExperts];
+}
+
+// Softmax over the E logits in p (left as probabilities), then the top k by descending probability
+// (exact ties to the lower index, as the CPU oracle), their weights renormalised to sum to 1.
+__device__ __forceinline__ void SoftmaxTopK(float (&p)[kMaxExperts], int E, int k, int (&ids)[kMaxTopK],
+                                            float (&w)[kMaxTopK]) {
   float mx = -FLT_MAX;
-  for (int e = 0; e < E; ++e) {
-    float v = 0.0f;
-    for (int w = 0; w < kRouterThreads / 32; ++w) v += partial[w][e];
-    p[e] = v;
-    mx = fmaxf(mx, v);
-  }
+  for (int e = 0; e < E; ++e) mx = fmaxf(mx, p[e]);
   float sum = 0.0f;
   for (int e = 0; e < E; ++e) {
     p[e] = expf(p[e] - mx);
     sum += p[e];
   }
   for (int e = 0; e < E; ++e) p[e] /= sum;
-  // Top-k by descending probability; exact ties go to the lower index (as the CPU oracle).
   bool taken[kMaxExperts] = {};
-  int ids[kMaxTopK];
   float picked_sum = 0.0f;
   for (int j = 0; j < k; ++j) {
     int best = -1;
@@ -83,10 +57,60 @@ __global__ void RouterKernel(const float* xn, const bf16* router, int H, int E, 
     ids[j] = best;
     picked_sum += p[best];
   }
-  for (int j = 0; j < k; ++j) {
-    topk_ids[t * k + j] = ids[j];
-    topk_w[t * k + j] = p[ids[j]] / picked_sum;
+  for (int j = 0; j < k; ++j) w[j] = p[ids[j]] / picked_sum;
+}
+
+// Token t's logits from every thread's acc (warp sums to `partial`, then thread 0 adds the warps in
+// order), routed by thread 0: topk_ids / topk_w (and ids_s when not null) at t * k.
+template <int kThreads>
+__device__ __forceinline__ void RouteBlockToken(const float (&acc)[kMaxExperts], float (&partial)[kThreads / 32][kMaxExperts],
+                                                int E, int k, int t, int32_t* topk_ids, float* topk_w, int* ids_s) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int e = 0; e < kMaxExperts; ++e) {
+    const float v = WarpSum(acc[e]);
+    if (lane == 0) partial[warp][e] = v;
   }
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  float p[kMaxExperts];
+  for (int e = 0; e < E; ++e) {
+    float v = 0.0f;
+    for (int w = 0; w < kThreads / 32; ++w) v += partial[w][e];
+    p[e] = v;
+  }
+  int ids[kMaxTopK];
+  float wk[kMaxTopK];
+  SoftmaxTopK(p, E, k, ids, wk);
+  for (int j = 0; j < k; ++j) {
+    if (ids_s) ids_s[t * k + j] = ids[j];
+    topk_ids[t * k + j] = ids[j];
+    topk_w[t * k + j] = wk[j];
+  }
+}
+
+__global__ void RouterKernel(const float* xn, const bf16* router, int H, int E, int k, int32_t* topk_ids,
+                             float* topk_w, bool early) {
+  GridDepWait();
+  GridDepLaunch(early);
+  __shared__ float partial[kRouterThreads / 32][kMaxExperts];
+  const int t = blockIdx.x;
+  const float* x = xn + static_cast<int64_t>(t) * H;
+  float acc[kMaxExperts];
+#pragma unroll
+  for (int e = 0; e < kMaxExperts; ++e) acc[e] = 0.0f;
+  if (H % 8 == 0) {
+    AddLogits<kRouterThreads>(x, router, H, E, acc);  // the scalar loop below took 44 us a token on H100
+  } else {
+    for (int c = threadIdx.x; c < H; c += kRouterThreads) {
+      const float xv = x[c];
+#pragma unroll
+      for (int e = 0; e < kMaxExperts; ++e) {
+        if (e < E) acc[e] += xv * __bfloat162float(router[static_cast<int64_t>(e) * H + c]);
+      }
+    }
+  }
+  RouteBlockToken<kRouterThreads>(acc, partial, E, k, t, topk_ids, topk_w, nullptr);
 }
 
 // One block: counts per expert, offsets, and each pair's place in the expert-sorted order.
@@ -136,63 +160,13 @@ __global__ void __launch_bounds__(kFusedThreads) RouterAlignSmallKernel(
   GridDepLaunch(early);
   __shared__ float partial[kFusedThreads / 32][kMaxExperts];
   __shared__ int ids_s[kMaxFusedPairs];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int t = 0; t < T; ++t) {
     const float* x = xn + static_cast<int64_t>(t) * H;
     float acc[kMaxExperts];
 #pragma unroll
     for (int e = 0; e < kMaxExperts; ++e) acc[e] = 0.0f;
-    for (int c = threadIdx.x * 8; c < H; c += kFusedThreads * 8) {
-      const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
-#pragma unroll
-      for (int e = 0; e < kMaxExperts; ++e) {
-        if (e < E) {
-          float wf[8];
-          Unpack8(*reinterpret_cast<const uint4*>(router + static_cast<int64_t>(e) * H + c), wf);
-          acc[e] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y +
-                    wf[6] * x1.z + wf[7] * x1.w;
-        }
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < kMaxExperts; ++e) {
-      const float v = WarpSum(acc[e]);
-      if (lane == 0) partial[warp][e] = v;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      float p[kMaxExperts];
-      float mx = -FLT_MAX;
-      for (int e = 0; e < E; ++e) {
-        float v = 0.0f;
-        for (int w = 0; w < kFusedThreads / 32; ++w) v += partial[w][e];
-        p[e] = v;
-        mx = fmaxf(mx, v);
-      }
-      float sum = 0.0f;
-      for (int e = 0; e < E; ++e) {
-        p[e] = expf(p[e] - mx);
-        sum += p[e];
-      }
-      for (int e = 0; e < E; ++e) p[e] /= sum;
-      bool taken[kMaxExperts] = {};
-      int ids[kMaxTopK];
-      float picked_sum = 0.0f;
-      for (int j = 0; j < k; ++j) {
-        int best = -1;
-        for (int e = 0; e < E; ++e) {
-          if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
-        }
-        taken[best] = true;
-        ids[j] = best;
-        picked_sum += p[best];
-      }
-      for (int j = 0; j < k; ++j) {
-        ids_s[t * k + j] = ids[j];
-        topk_ids[t * k + j] = ids[j];
-        topk_w[t * k + j] = p[ids[j]] / picked_sum;
-      }
-    }
+    AddLogits<kFusedThreads>(x, router, H, E, acc);
+    RouteBlockToken<kFusedThreads>(acc, partial, E, k, t, topk_ids, topk_w, ids_s);
     __syncthreads();  // partial is reused by the next token
   }
   if (threadIdx.x != 0) return;
@@ -366,33 +340,14 @@ __global__ void __launch_bounds__(kV2Threads) RouterSplitKernel(
   if (tid < T) {
     const int t = tid;
     float p[kMaxExperts];
-    float mx = -FLT_MAX;
-    for (int e = 0; e < E; ++e) {
-      p[e] = logit_s[t][e];
-      mx = fmaxf(mx, p[e]);
-    }
-    float sum = 0.0f;
-    for (int e = 0; e < E; ++e) {
-      p[e] = expf(p[e] - mx);
-      sum += p[e];
-    }
-    for (int e = 0; e < E; ++e) p[e] /= sum;
-    bool taken[kMaxExperts] = {};
+    for (int e = 0; e < E; ++e) p[e] = logit_s[t][e];
     int ids[kMaxTopK];
-    float picked_sum = 0.0f;
-    for (int j = 0; j < k; ++j) {
-      int best = -1;
-      for (int e = 0; e < E; ++e) {
-        if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
-      }
-      taken[best] = true;
-      ids[j] = best;
-      picked_sum += p[best];
-    }
+    float wk[kMaxTopK];
+    SoftmaxTopK(p, E, k, ids, wk);
     for (int j = 0; j < k; ++j) {
       ids_s[t * k + j] = ids[j];
       topk_ids[t * k + j] = ids[j];
-      topk_w[t * k + j] = p[ids[j]] / picked_sum;
+      topk_w[t * k + j] = wk[j];
     }
   }
   __syncthreads();
