@@ -15,6 +15,7 @@
 #include <cstdlib>
 
 #include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -462,20 +463,14 @@ __global__ void __launch_bounds__(kTh) DecodeAttentionKernel(AttnArgs a) {
 }
 
 bool V2FromEnv() {
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_ATTN_V2");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool on = EnvSwitch("MIXSERVE_ATTN_V2", true);
   return on;
 }
 
 // MIXSERVE_ATTN_EARLY=1: the v2 kernel lets the next kernel launch right after its own PDL wait
 // (the fused O projection then prefetches its weights while attention runs). Default off.
 bool V2EarlyFromEnv() {
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_ATTN_EARLY");
-    return v != nullptr && v[0] == '1';
-  }();
+  static const bool on = EnvSwitch("MIXSERVE_ATTN_EARLY", false);
   return on;
 }
 

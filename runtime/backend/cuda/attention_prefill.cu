@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -181,10 +182,7 @@ cudaError_t LaunchPrefillPack(const float* qkv, int ldq, int nh, int nkv, int hd
 cudaError_t LaunchMaskedSoftmax(const float* s, bf16* p, int rows, int Tk, int nkv, int G, int q0, int window,
                                 cudaStream_t stream) {
   // Rows up to 4096 keys in registers (MIXSERVE_SOFTMAX_ROW=0: the three-pass kernel for all).
-  static const bool row_kernel = [] {
-    const char* v = std::getenv("MIXSERVE_SOFTMAX_ROW");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool row_kernel = EnvSwitch("MIXSERVE_SOFTMAX_ROW", true);
   if (row_kernel && Tk % 8 == 0 && Tk <= 4096) {
     const dim3 grid(rows, nkv);
     if (Tk <= 1024) {

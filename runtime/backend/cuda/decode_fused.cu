@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -454,11 +455,6 @@ cudaError_t LaunchQkv(const FusedQkvArgs& a, dim3 grid, dim3 block, cudaStream_t
   return LaunchKernel(FusedQkvKernel<TT, U, bf16>, grid, block, 0, stream, a);
 }
 
-bool EnvOn(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr || v[0] != '0';
-}
-
 std::atomic<int> g_qkv_smem{-1};
 
 // MIXSERVE_QKV_SMEM (default 1): the fused QKV kernel with the normed input staged in shared memory
@@ -467,10 +463,7 @@ std::atomic<int> g_qkv_smem{-1};
 bool QkvSmemEnabled() {
   const int forced = g_qkv_smem.load(std::memory_order_relaxed);
   if (forced >= 0) return forced == 1;
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_QKV_SMEM");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool on = EnvSwitch("MIXSERVE_QKV_SMEM", true);
   return on;
 }
 
@@ -479,18 +472,18 @@ bool QkvSmemEnabled() {
 void SetFusedQkvSmem(int mode) { g_qkv_smem.store(mode == 0 || mode == 1 ? mode : -1); }
 
 bool FusedQkvEnabled() {
-  static const bool on = EnvOn("MIXSERVE_FUSED_QKV");
+  static const bool on = EnvSwitch("MIXSERVE_FUSED_QKV", true);
   return on;
 }
 bool FusedOutNormEnabled() {
-  static const bool on = EnvOn("MIXSERVE_FUSED_ONORM");
+  static const bool on = EnvSwitch("MIXSERVE_FUSED_ONORM", true);
   return on;
 }
 
 // MIXSERVE_PREFETCH=0: the fused kernels wait for the previous kernel before their first weight
 // loads (default: loads first, so they overlap the previous kernel's tail when it triggers early).
 bool DecodePrefetchEnabled() {
-  static const bool on = EnvOn("MIXSERVE_PREFETCH");
+  static const bool on = EnvSwitch("MIXSERVE_PREFETCH", true);
   return on;
 }
 

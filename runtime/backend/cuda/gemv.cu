@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -344,19 +345,13 @@ cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream) {
   a.early = EarlyTriggerEnabled() || (DecodePrefetchEnabled() && a.offsets && !a.gate_up && per_expert <= 2);
   // Default off: 8 loads in flight per row and lane for K >= 8192 measured slower on H200 (bs1 128.0
   // tok/s vs 130.2 with 4); MIXSERVE_SKINNY_WIDE=1 turns it on.
-  static const bool wide = [] {
-    const char* v = std::getenv("MIXSERVE_SKINNY_WIDE");
-    return v != nullptr && v[0] == '1';
-  }();
+  static const bool wide = EnvSwitch("MIXSERVE_SKINNY_WIDE", false);
   a.wide = wide && a.K >= 8192;
   // Split-K for long plain rows met by at most 2 activation rows (the batch-1/2 MoE down projection).
   const int split = SkinnySplit();
   a.split = split >= 1 && !a.gate_up && a.K >= 8192 && per_expert <= 2 && a.K % (8 * split) == 0 ? split : 0;
   // MIXSERVE_DOWN_PREFETCH=0: the split-K kernel waits before its expert lookup and first weight loads.
-  static const bool prefetch = [] {
-    const char* v = std::getenv("MIXSERVE_DOWN_PREFETCH");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool prefetch = EnvSwitch("MIXSERVE_DOWN_PREFETCH", true);
   a.prefetch = a.split >= 1 && prefetch && DecodePrefetchEnabled();
   if (a.K % 8 != 0 || a.ldx % 4 != 0) return cudaErrorInvalidValue;
   if (!a.offsets && a.n_items == 0) return cudaSuccess;

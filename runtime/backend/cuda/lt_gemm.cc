@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "runtime/backend/cuda/env_switch.h"
+
 namespace mixserve::cuda {
 namespace {
 
@@ -18,11 +20,6 @@ constexpr size_t kTuneKeepScratch = size_t{64} << 20;  // larger tuning outputs 
 
 Status LtError(const char* what, cublasStatus_t s) {
   return Status::Internal(std::string("cuBLASLt ") + what + " failed (status " + std::to_string(static_cast<int>(s)) + ")");
-}
-
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
 }
 
 template <typename T>

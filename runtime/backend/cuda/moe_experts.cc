@@ -4,14 +4,10 @@
 #include <cstdlib>
 
 #include "runtime/backend/cuda/cuda_status.h"
+#include "runtime/backend/cuda/env_switch.h"
 
 namespace mixserve::cuda {
 namespace {
-
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
 
 // gate/up over E groups of S rows (group stride S rows in xs/gu), SiLU * up on the rows that hold a
 // pair, then down into out (padding rows of act and out hold leftovers: nothing reads them).

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -137,10 +138,7 @@ cudaError_t LaunchSiluMulPadded(bf16* act, const bf16* gu, const int32_t* offset
 
 cudaError_t LaunchSiluMul(bf16* act, const bf16* gu, int n, int I, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  static const bool vec_on = [] {
-    const char* v = std::getenv("MIXSERVE_MOE_SILU_VEC");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool vec_on = EnvSwitch("MIXSERVE_MOE_SILU_VEC", true);
   const bool aligned = (reinterpret_cast<uintptr_t>(act) | reinterpret_cast<uintptr_t>(gu)) % 16 == 0;
   if (I % 8 == 0 && aligned && vec_on) {
     LaunchKernel(SiluMulVecKernel, dim3(n), dim3(std::min(256, std::max(32, I / 8))), 0, stream, act, gu, I);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
 
 namespace mixserve::cuda {
@@ -383,11 +384,6 @@ __global__ void __launch_bounds__(kV2Threads) RouterSplitKernel(
 
 std::atomic<int> g_router_version{0};
 
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
-
 // MIXSERVE_ROUTER_V2: unset or 1 = the dispatch by T (v2 up to MIXSERVE_ROUTER_V2_MAX tokens, else the
 // two-kernel router); 0 = the old dispatch (the one-block fused router up to 64 pairs, then two kernels).
 bool RouterV2Enabled() {
@@ -401,11 +397,8 @@ int RouterV2MaxTokens() {
 }
 
 bool OneBlockRouterEnabled() {
-  static const bool off = [] {
-    const char* v = std::getenv("MIXSERVE_ROUTER_FUSED");
-    return v != nullptr && v[0] == '0';
-  }();
-  return !off;
+  static const bool on = EnvSwitch("MIXSERVE_ROUTER_FUSED", true);
+  return on;
 }
 
 }  // namespace
@@ -479,10 +472,7 @@ cudaError_t LaunchNormRouter(const float* x, const float* g, float eps, float* x
 // MIXSERVE_NORM_ROUTER=0 keeps the norm in the fused O kernel (H200, 32 layers: bs1 134.0 -> 136.4 tok/s
 // with it here, 2026-11-27 06:33 UTC).
 bool NormRouterEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("MIXSERVE_NORM_ROUTER");
-    return v == nullptr || v[0] != '0';
-  }();
+  static const bool on = EnvSwitch("MIXSERVE_NORM_ROUTER", true);
   return on;
 }
 
