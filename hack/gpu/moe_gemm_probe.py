@@ -7,8 +7,11 @@ expert e gets M_e rows. Each projection (gate_up: N = 2I, K = H; down: N = H, K 
   grouped     one cublasGemmGroupedBatchedEx call over the 8 problems (ctypes into libcublas),
   torch-gmm   torch._grouped_mm over the rows sorted by expert (where this torch has it),
 and prints ms and TFLOP/s per way. bf16 in and out, fp32 accumulation.
+--padded R,...: the decode batch's padded expert GEMMs instead (every expert's weights times R rows,
+one strided-batched GEMM per projection, as CudaModel's padded path runs for 17-64 rows): ms and the
+weight bytes' TB/s, against the copy bandwidth torch measures.
 
-  python3 hack/gpu/moe_gemm_probe.py [--tokens 1024,4096] [--iters 20]
+  python3 hack/gpu/moe_gemm_probe.py [--tokens 1024,4096] [--iters 20] [--padded 16,32,64]
 """
 import argparse
 import ctypes
@@ -47,8 +50,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", default="1024,4096")
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--padded", default="")
     args = ap.parse_args()
     torch.manual_seed(0)
+    if args.padded:
+        return padded(args)
     lib = load_cublas()
     handle = ctypes.c_void_p()
     assert lib.cublasCreate_v2(ctypes.byref(handle)) == 0, "cublasCreate failed"
@@ -109,6 +115,26 @@ def main():
                     print(f"{T:>6} {proj:<8} {str(rows):<34} {name:<11} {ms:8.3f} {flop / ms / 1e9:8.1f}{note}")
                 except Exception as ex:  # noqa: BLE001 - report and go on
                     print(f"{T:>6} {proj:<8} {str(rows):<34} {name:<11} failed: {str(ex)[:80]}")
+            del w, x, out
+            torch.cuda.empty_cache()
+
+
+def padded(args):
+    src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    copy_ms = time_ms(lambda: dst.copy_(src), args.iters)
+    copy_tbs = 2 * src.numel() / copy_ms / 1e9
+    del src, dst
+    print(f"{torch.cuda.get_device_name()}: torch {torch.__version__}, copy {copy_tbs:.2f} TB/s")
+    print(f"{'rows':>5} {'proj':<8} {'ms':>8} {'TB/s':>7} {'of copy':>8}")
+    for R in (int(r) for r in args.padded.split(",")):
+        for proj, N, K in (("gate_up", 2 * I, H), ("down", H, I)):
+            w = torch.randn(E, N, K, device="cuda", dtype=torch.bfloat16) * 0.02
+            x = torch.randn(E, R, K, device="cuda", dtype=torch.bfloat16)
+            out = torch.empty(E, R, N, device="cuda", dtype=torch.bfloat16)
+            ms = time_ms(lambda: torch.bmm(x, w.transpose(1, 2), out=out), args.iters)
+            tbs = w.numel() * 2 / ms / 1e9
+            print(f"{R:>5} {proj:<8} {ms:8.3f} {tbs:7.2f} {tbs / copy_tbs:8.1%}")
             del w, x, out
             torch.cuda.empty_cache()
 
