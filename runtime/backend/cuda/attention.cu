@@ -510,10 +510,11 @@ V2Shape GetV2Shape() {
   return env;
 }
 
-template <typename KV, int kKeys, int kTh>
+// kMinBlocks caps the registers of the 4-query kernel only (the 8-query one already spills at 255).
+template <typename KV, int kKeys, int kTh, int kMinBlocks = 1>
 void DispatchV2Shape(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
   if (nq <= 4) {
-    LaunchKernel(DecodeAttentionKernel<4, KV, kKeys, kTh>, grid, dim3(kTh), 0, stream, a);
+    LaunchKernel(DecodeAttentionKernel<4, KV, kKeys, kTh, kMinBlocks>, grid, dim3(kTh), 0, stream, a);
   } else {  // 8 queries keep 128 threads: the merge buffers of 256 would pass the static shared-memory limit
     LaunchKernel(DecodeAttentionKernel<8, KV, kKeys, 128>, grid, dim3(128), 0, stream, a);
   }
@@ -537,10 +538,7 @@ void DispatchV2(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
   // 2,437.8 / 2,428.9 / 2,442.8 tok/s vs 2,409.7 / 2,409.7 / 2,413.1, bs 32 +0.5%, ctx 1,000 even; a
   // few bytes spill). MIXSERVE_ATTN_OCC=1: the uncapped kernel.
   static const bool occ4 = EnvInt("MIXSERVE_ATTN_OCC", 4) == 4;
-  if (occ4 && nq <= 4) {
-    LaunchKernel(DecodeAttentionKernel<4, KV, 4, 128, 4>, grid, dim3(128), 0, stream, b);
-    return;
-  }
+  if (occ4) return DispatchV2Shape<KV, 4, 128, 4>(nq, grid, b, stream);
   DispatchV2Shape<KV, 4, 128>(nq, grid, b, stream);
 }
 
