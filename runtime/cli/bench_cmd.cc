@@ -159,7 +159,8 @@ int RunBench(const Flags& flags) {
   for (const char* name : {"MIXSERVE_MOE_BATCHED", "MIXSERVE_MOE_PREFILL", "MIXSERVE_MOE_PADDED_MAX", "MIXSERVE_LT_TUNE",
                            "MIXSERVE_LT_BUCKET", "MIXSERVE_LT_DESC_CACHE", "MIXSERVE_DOWN_PREFETCH", "MIXSERVE_PDL_EARLY",
                            "MIXSERVE_ROUTER_FUSED", "MIXSERVE_NORM_ROUTER", "MIXSERVE_ATTN_SHAPE", "MIXSERVE_ATTN_EARLY",
-                           "MIXSERVE_ATTN_OCC", "MIXSERVE_SKIP", "MIXSERVE_TWICE"}) {
+                           "MIXSERVE_ATTN_OCC", "MIXSERVE_THIN_GEMM", "MIXSERVE_THIN_MAX_ROWS", "MIXSERVE_SKINNY_MAX_ROWS",
+                           "MIXSERVE_SKINNY_MAX_PAIRS", "MIXSERVE_SKIP", "MIXSERVE_TWICE"}) {
     if (const char* v = std::getenv(name)) report["env"][name] = v;
   }
   report["prompt_len"] = *prompt_len;

@@ -140,7 +140,8 @@ Status CudaModel::Upload(const Plan& p) {
 }
 
 // y (rows, N) (+)= x (rows, K) . W (N, K)^T: the skinny kernel on the fp32 activations up to
-// skinny_max_rows rows, else cuBLASLt on their bf16 copy.
+// skinny_max_rows rows, else (on their bf16 copy) the thin tensor-core kernel up to thin_max_rows
+// rows (MIXSERVE_THIN_GEMM), else cuBLASLt.
 Status CudaModel::Project(const char* what, int rows, const bf16* w, int N, int K, const float* xf, const bf16* xb,
                           float* y, int ldy, bool acc) {
   if (rows <= options_.skinny_max_rows) {
@@ -155,6 +156,21 @@ Status CudaModel::Project(const char* what, int rows, const bf16* w, int N, int 
     a.K = K;
     a.accumulate = acc;
     return Cuda(what, LaunchSkinnyGemm(a, stream_));
+  }
+  if (ThinGemmMode() >= 1 && rows <= options_.thin_max_rows && ThinGemmApplies(rows, K, xb, K, w, K)) {
+    ThinGemmArgs t;
+    t.M = rows;
+    t.N = N;
+    t.K = K;
+    t.x = xb;
+    t.ldx = K;
+    t.w = w;
+    t.ldw = K;
+    t.y = y;
+    t.ldy = ldy;
+    t.accumulate = acc;
+    t.splits = ThinGemmSplits(N, K, 1, sms_);
+    return Cuda(what, LaunchThinGemm(t, stream_));
   }
   return lt_.Run(stream_, rows, N, K, xb, w, y, nullptr, acc);
 }

@@ -1,5 +1,7 @@
 #include "runtime/backend/cuda/cuda_model.h"
+
 #include "runtime/backend/cuda/device_info.h"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernel_timer.h"
 #include "runtime/backend/cuda/moe_experts.h"
 
@@ -52,6 +54,18 @@ Status CudaModel::Init(const std::string& model_dir) {
   if (prop.major < 8) {
     return Status::Unavailable(std::string("GPU ") + prop.name + " (compute capability " + std::to_string(prop.major) +
                                "." + std::to_string(prop.minor) + ") is too old: bf16 needs 8.0 or newer");
+  }
+  // Where the skinny kernels hand over to the thin kernel / the padded MoE: the caller's values, else
+  // the defaults, which the environment may override for experiments (NOTES.md).
+  if (options_.skinny_max_rows < 0) {
+    options_.skinny_max_rows = EnvInt("MIXSERVE_SKINNY_MAX_ROWS", CudaModelOptions::kDefaultSkinnyMaxRows);
+  }
+  if (options_.skinny_max_pairs < 0) {
+    options_.skinny_max_pairs = EnvInt("MIXSERVE_SKINNY_MAX_PAIRS", CudaModelOptions::kDefaultSkinnyMaxPairs);
+  }
+  if (options_.thin_max_rows < 0) {
+    options_.thin_max_rows = std::min(EnvInt("MIXSERVE_THIN_MAX_ROWS", CudaModelOptions::kDefaultThinMaxRows),
+                                      kThinGemmMaxRows);
   }
   if (Status st = weights_.Allocate(config_); !st.ok()) return st;
   if (options_.random_weights) {

@@ -26,6 +26,13 @@ namespace mixserve::cuda {
 
 // How CudaModel sizes its KV cache and scratch, and which kernel path each batch size takes.
 struct CudaModelOptions {
+  // H200, 32 layers (session 15): the thin kernel for the dense projections of 3-16 rows and the padded
+  // MoE from 9 pairs took bs4 204 -> 212, bs8 262 -> 329, bs16 557 -> 648 tok/s; cuBLASLt stays ahead
+  // from 24 rows (bs24 976 vs 961, bs32 1,300 vs 1,282).
+  static constexpr int kDefaultSkinnyMaxRows = 2;
+  static constexpr int kDefaultSkinnyMaxPairs = 8;
+  static constexpr int kDefaultThinMaxRows = 16;
+
   int kv_block_tokens = 16;
   int num_kv_blocks = 0;       // 0: what kv_memory_fraction of the free memory holds
   double kv_memory_fraction = 0.9;
@@ -34,8 +41,11 @@ struct CudaModelOptions {
   int max_seqs = 256;          // sequences per forward step
   int max_logit_rows = 512;    // logits rows per step
   bool use_graphs = true;
-  int skinny_max_rows = 16;    // dense projections use the skinny kernel up to this many rows
-  int skinny_max_pairs = 16;   // the MoE uses it up to this many (token, expert) pairs
+  // -1 (the default): kDefault* below, or the MIXSERVE_SKINNY_MAX_ROWS / _PAIRS / MIXSERVE_THIN_MAX_ROWS
+  // environment switches where set (experiments); tests set explicit values.
+  int skinny_max_rows = -1;    // dense projections use the skinny kernel up to this many rows
+  int skinny_max_pairs = -1;   // the MoE uses it up to this many (token, expert) pairs
+  int thin_max_rows = -1;      // above skinny_max_rows, up to this many (<= 64): the thin kernel (ThinGemmMode)
   int padded_max_rows = 64;    // above that, up to this many rows: per-expert GEMMs over padded rows
                                // (no host sync, so graphs); beyond: compact groups (host sync)
   bool programmatic_launch = true;  // PDL between kernels (sm_90); off: plain stream order

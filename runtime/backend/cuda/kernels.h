@@ -71,6 +71,37 @@ cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream);
 // MIXSERVE_DOWN_SPLIT environment switch (default 2); tests set it.
 void SetSkinnySplit(int split);
 
+// ---- thin_gemm.cu ----
+// y_b (M, N) (+)= x_b (M, K) . W_b (N, K)^T for b < batch (strided), M <= 64, on tensor cores: each CTA
+// streams 128 weight rows of one K slice once (straight into registers, the first stages before the
+// PDL wait) and multiplies them with all M rows of x. With splits > 1 (Hopper and newer; 1 before)
+// the slices of a column tile form a thread-block cluster and add their fp32 partial tiles in slice
+// order through distributed shared memory: deterministic, no workspace.
+struct ThinGemmArgs {
+  int M = 0, N = 0, K = 0, batch = 1;
+  const bf16* x = nullptr;
+  int64_t ldx = 0, stride_x = 0;
+  const bf16* w = nullptr;
+  int64_t ldw = 0, stride_w = 0;
+  void* y = nullptr;  // fp32 when y_f32, else bf16
+  bool y_f32 = true;
+  int64_t ldy = 0, stride_y = 0;
+  bool accumulate = false;
+  int splits = 1;  // 1, 2, 4 or 8; K % (64 * splits) == 0
+};
+cudaError_t LaunchThinGemm(const ThinGemmArgs& args, cudaStream_t stream);
+// Whether the thin kernel takes this operand shape: 1 <= M <= 64, K % 64 == 0, 16-byte aligned rows.
+bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, int64_t ldw);
+// The K split for N x K weights (batch matrices) on `sms` SMs: 1, 2, 4 or 8, doubling while the
+// column tiles cannot fill the resident CTA slots and each slice keeps at least 256 columns.
+int ThinGemmSplits(int N, int K, int batch, int sms);
+constexpr int kThinGemmMaxRows = 64;
+// Whether CudaModel gives the dense projections (QKV, O, lm_head) of more than skinny_max_rows and at
+// most thin_max_rows rows to the thin kernel (1) or to cuBLASLt (0). SetThinGemm(-1) goes back to the
+// MIXSERVE_THIN_GEMM environment switch (default 1); tests set it.
+void SetThinGemm(int mode);
+int ThinGemmMode();
+
 // ---- rope_kv.cu ----
 // qkv: (T, (nh + 2*nkv) * hd) fp32. Rotates q and k in place, then writes k and v to the paged
 // caches (blocks, block_tokens, nkv, hd) at slot[t] (= block * block_tokens + offset). The caches
