@@ -158,18 +158,7 @@ Status CudaModel::Project(const char* what, int rows, const bf16* w, int N, int 
     return Cuda(what, LaunchSkinnyGemm(a, stream_));
   }
   if (ThinGemmMode() >= 1 && rows <= options_.thin_max_rows && ThinGemmApplies(rows, K, xb, K, w, K)) {
-    ThinGemmArgs t;
-    t.M = rows;
-    t.N = N;
-    t.K = K;
-    t.x = xb;
-    t.ldx = K;
-    t.w = w;
-    t.ldw = K;
-    t.y = y;
-    t.ldy = ldy;
-    t.accumulate = acc;
-    t.splits = ThinGemmSplits(N, K, 1, sms_);
+    const ThinGemmArgs t = ThinDense(rows, N, K, xb, w, y, ldy, acc, ThinGemmSplits(N, K, 1, sms_));
     return Cuda(what, LaunchThinGemm(t, stream_));
   }
   return lt_.Run(stream_, rows, N, K, xb, w, y, nullptr, acc);

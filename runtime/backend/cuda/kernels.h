@@ -90,6 +90,23 @@ struct ThinGemmArgs {
   int splits = 1;  // 1, 2, 4 or 8; K % (64 * splits) == 0
 };
 cudaError_t LaunchThinGemm(const ThinGemmArgs& args, cudaStream_t stream);
+// The plain product y (M, N) (+)= x (M, K) . W (N, K)^T: contiguous x and W rows, fp32 y rows ldy apart.
+inline ThinGemmArgs ThinDense(int M, int N, int K, const bf16* x, const bf16* w, float* y, int64_t ldy,
+                              bool accumulate, int splits) {
+  ThinGemmArgs a;
+  a.M = M;
+  a.N = N;
+  a.K = K;
+  a.x = x;
+  a.ldx = K;
+  a.w = w;
+  a.ldw = K;
+  a.y = y;
+  a.ldy = ldy;
+  a.accumulate = accumulate;
+  a.splits = splits;
+  return a;
+}
 // Whether the thin kernel takes this operand shape: 1 <= M <= 64, K % 64 == 0, 16-byte aligned rows.
 bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, int64_t ldw);
 // The K split for N x K weights (batch matrices) on `sms` SMs: 1, 2, 4 or 8, doubling while the

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "runtime/backend/cuda/kernels.h"
@@ -107,6 +108,13 @@ inline double Err(const std::vector<float>& a, const std::vector<float>& b) {
     worst = std::max(worst, e);
   }
   return a.size() == b.size() ? worst : INFINITY;
+}
+
+// The gtest parameter name of a tiny model's directory: "tiny-mixtral" -> "tiny_mixtral".
+inline std::string ModelParamName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
 }
 
 // A fixture whose tests are skipped ("skipped: no GPU") on a machine without a CUDA GPU. A test

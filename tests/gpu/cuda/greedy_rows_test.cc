@@ -8,6 +8,7 @@
 
 #include "runtime/backend/cuda/cuda_model.h"
 #include "runtime/backend/cuda/smoke.h"
+#include "tests/gpu/cuda/cuda_test_util.h"
 #include "tests/support/local_cluster.h"
 
 namespace mixserve::cuda {
@@ -75,11 +76,7 @@ TEST_P(GreedyRowsTest, ForwardGreedyIsTheArgmaxOfForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, GreedyRowsTest, ::testing::Values("tiny-mixtral", "tiny-mistral", "tiny-mixtral-swa"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         test_util::ModelParamName);
 
 }  // namespace
 }  // namespace mixserve::cuda

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -89,17 +90,7 @@ TEST_F(ThinGemm, SplitSumsAreDeterministic) {
   std::vector<float> first;
   for (int run = 0; run < 3; ++run) {
     Dev<float> y(static_cast<size_t>(M) * N);
-    ThinGemmArgs a;
-    a.M = M;
-    a.N = N;
-    a.K = K;
-    a.x = dx.get();
-    a.ldx = K;
-    a.w = dw.get();
-    a.ldw = K;
-    a.y = y.get();
-    a.ldy = N;
-    a.splits = splits;
+    const ThinGemmArgs a = ThinDense(M, N, K, dx.get(), dw.get(), y.get(), N, false, splits);
     ASSERT_EQ(LaunchThinGemm(a, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     if (run == 0) {
@@ -124,31 +115,19 @@ TEST_F(ThinGemm, SplitChoice) {
 TEST_F(ThinGemm, RejectsBadArguments) {
   Dev<bf16> x(64 * 4096 + 8), w(256 * 4096);
   Dev<float> y(65 * 256);
-  ThinGemmArgs a;
-  a.M = 64;
-  a.N = 256;
-  a.K = 4096;
-  a.x = x.get();
-  a.ldx = 4096;
-  a.w = w.get();
-  a.ldw = 4096;
-  a.y = y.get();
-  a.ldy = 256;
-  ThinGemmArgs b = a;
-  b.M = 65;
-  EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue) << "M > 64";
-  b = a;
-  b.K = 100;
-  EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue) << "K % 64";
-  b = a;
-  b.splits = 3;
-  EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue) << "K % (64 * splits)";
-  b = a;
-  b.splits = 16;
-  EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue) << "more than 8 slices";
-  b = a;
-  b.x = x.get() + 1;
-  EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue) << "unaligned x";
+  const ThinGemmArgs a = ThinDense(64, 256, 4096, x.get(), w.get(), y.get(), 256, false, 1);
+  const std::pair<const char*, std::function<void(ThinGemmArgs&)>> bad[] = {
+      {"M > 64", [](ThinGemmArgs& b) { b.M = 65; }},
+      {"K % 64", [](ThinGemmArgs& b) { b.K = 100; }},
+      {"K % (64 * splits)", [](ThinGemmArgs& b) { b.splits = 3; }},
+      {"more than 8 slices", [](ThinGemmArgs& b) { b.splits = 16; }},
+      {"unaligned x", [&](ThinGemmArgs& b) { b.x = x.get() + 1; }},
+  };
+  for (const auto& [why, edit] : bad) {
+    ThinGemmArgs b = a;
+    edit(b);
+    EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue) << why;
+  }
   EXPECT_FALSE(ThinGemmApplies(64, 4096, x.get(), 4100, w.get(), 4096));
   EXPECT_TRUE(ThinGemmApplies(64, 4096, x.get(), 4096, w.get(), 4096));
 }
@@ -227,11 +206,7 @@ TEST_P(ThinGemmModel, LogitsMatchTheCublasLtPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, ThinGemmModel, ::testing::Values("tiny-mixtral", "tiny-mistral"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         test_util::ModelParamName);
 
 }  // namespace
 }  // namespace mixserve::cuda
