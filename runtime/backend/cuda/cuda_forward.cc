@@ -157,7 +157,7 @@ Status CudaModel::Project(const char* what, int rows, const bf16* w, int N, int 
     a.accumulate = acc;
     return Cuda(what, LaunchSkinnyGemm(a, stream_));
   }
-  if (ThinGemmMode() >= 1 && rows <= options_.thin_max_rows && ThinGemmApplies(rows, K, xb, K, w, K)) {
+  if (ThinGemmEnabled() && rows <= options_.thin_max_rows && ThinGemmApplies(rows, K, xb, K, w, K)) {
     const ThinGemmArgs t = ThinDense(rows, N, K, xb, w, y, ldy, acc, ThinGemmSplits(N, K, 1, sms_));
     return Cuda(what, LaunchThinGemm(t, stream_));
   }

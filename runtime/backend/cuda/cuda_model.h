@@ -45,7 +45,7 @@ struct CudaModelOptions {
   // environment switches where set (experiments); tests set explicit values.
   int skinny_max_rows = -1;    // dense projections use the skinny kernel up to this many rows
   int skinny_max_pairs = -1;   // the MoE uses it up to this many (token, expert) pairs
-  int thin_max_rows = -1;      // above skinny_max_rows, up to this many (<= 64): the thin kernel (ThinGemmMode)
+  int thin_max_rows = -1;      // above skinny_max_rows, up to this many (<= 64): the thin kernel (ThinGemmEnabled)
   int padded_max_rows = 64;    // above that, up to this many rows: per-expert GEMMs over padded rows
                                // (no host sync, so graphs); beyond: compact groups (host sync)
   bool programmatic_launch = true;  // PDL between kernels (sm_90); off: plain stream order

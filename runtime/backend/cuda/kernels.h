@@ -114,10 +114,10 @@ bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, in
 int ThinGemmSplits(int N, int K, int batch, int sms);
 constexpr int kThinGemmMaxRows = 64;
 // Whether CudaModel gives the dense projections (QKV, O, lm_head) of more than skinny_max_rows and at
-// most thin_max_rows rows to the thin kernel (1) or to cuBLASLt (0). SetThinGemm(-1) goes back to the
-// MIXSERVE_THIN_GEMM environment switch (default 1); tests set it.
-void SetThinGemm(int mode);
-int ThinGemmMode();
+// most thin_max_rows rows to the thin kernel (else to cuBLASLt). SetThinGemm(1 / 0) forces it on / off
+// for tests; -1 goes back to the MIXSERVE_THIN_GEMM environment switch (default on).
+void SetThinGemm(int on);
+bool ThinGemmEnabled();
 
 // ---- rope_kv.cu ----
 // qkv: (T, (nh + 2*nkv) * hd) fp32. Rotates q and k in place, then writes k and v to the paged

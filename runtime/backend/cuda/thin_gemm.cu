@@ -35,9 +35,6 @@ constexpr int kSmemBytes = kRingBytes > kPartBytes ? kRingBytes : kPartBytes;
 // fragment load touches fall on different banks.
 __device__ __forceinline__ int Swz(int r, int ch) { return r * kKC + ((ch ^ (r & 7)) << 3); }
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 __device__ __forceinline__ void CpAsync(void* dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(SmemAddr(dst)), "l"(src));
 }
@@ -221,28 +218,8 @@ cudaError_t LaunchMT(const ThinGemmArgs& a, cudaStream_t stream) {
   static const cudaError_t attr = cudaFuncSetAttribute(ThinGemmKernel<MT, OutT>,
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   if (attr != cudaSuccess) return attr;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((a.N + kBN - 1) / kBN, a.splits, a.batch);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = kSmemBytes;
-  cfg.stream = stream;
-  cudaLaunchAttribute attrs[2];
-  int n = 0;
-  if (ProgrammaticLaunchEnabled()) {
-    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n].val.programmaticStreamSerializationAllowed = 1;
-    ++n;
-  }
-  if (a.splits > 1) {
-    attrs[n].id = cudaLaunchAttributeClusterDimension;
-    attrs[n].val.clusterDim.x = 1;
-    attrs[n].val.clusterDim.y = a.splits;
-    attrs[n].val.clusterDim.z = 1;
-    ++n;
-  }
-  cfg.attrs = attrs;
-  cfg.numAttrs = n;
-  return cudaLaunchKernelEx(&cfg, ThinGemmKernel<MT, OutT>, a);
+  return LaunchKernelInClusters(ThinGemmKernel<MT, OutT>, dim3((a.N + kBN - 1) / kBN, a.splits, a.batch), dim3(kThreads),
+                                kSmemBytes, stream, dim3(1, a.splits, 1), a);
 }
 
 template <typename OutT>
@@ -261,13 +238,13 @@ std::atomic<int> g_thin_mode{-1};
 
 }  // namespace
 
-void SetThinGemm(int mode) { g_thin_mode.store(mode == 0 || mode == 1 ? mode : -1); }
+void SetThinGemm(int on) { g_thin_mode.store(on == 0 || on == 1 ? on : -1); }
 
-int ThinGemmMode() {
+bool ThinGemmEnabled() {
   const int forced = g_thin_mode.load(std::memory_order_relaxed);
-  if (forced >= 0) return forced;
-  static const int env = EnvSwitch("MIXSERVE_THIN_GEMM", true) ? 1 : 0;
-  return env;
+  if (forced >= 0) return forced == 1;
+  static const bool on = EnvSwitch("MIXSERVE_THIN_GEMM", true);
+  return on;
 }
 
 bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, int64_t ldw) {
