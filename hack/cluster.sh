@@ -31,23 +31,34 @@ done
 mkdir -p "$(dirname "$dir")"
 dir=$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")
 
-# A free loopback port below the kernel's ephemeral range, so no outgoing connection can take it
-# between this check and the component's bind; random, so two clusters rarely try the same one.
-free_port() {
-  python3 - <<'PY'
-import random, socket
+# free_ports N: N distinct free loopback ports below the kernel's ephemeral range, so no outgoing
+# connection can take one between this check and the component's bind; random, so two clusters
+# rarely try the same ones. All N stay bound until all are chosen, so no two are equal. Another
+# process can still bind one before its component does: `up` retries with new ports when a log says so.
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+want = int(sys.argv[1])
 low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(200):
-    port = random.randrange(10000, max(low, 10001))
-    with socket.socket() as s:
+held = []
+try:
+    for _ in range(200 * want):
+        if len(held) == want:
+            break
+        port = random.randrange(10000, max(low, 10000 + 4 * want))
+        s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
+            s.close()
             continue
-    print(port)
-    break
-else:
-    raise SystemExit("no free loopback port found")
+        held.append(s)
+    if len(held) < want:
+        raise SystemExit(f"only {len(held)} of {want} free loopback ports found")
+    print(" ".join(str(s.getsockname()[1]) for s in held))
+finally:
+    for s in held:
+        s.close()
 PY
 }
 
@@ -196,7 +207,7 @@ restart_apiserver() {
     sleep 0.2
   done
   start_apiserver
-  wait_for kube-apiserver 90 "$MIXSERVE_BIN/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz
+  wait_for kube-apiserver 90 "$MIXSERVE_BIN/kubectl" --kubeconfig "$dir/kubeconfig" --request-timeout 5s get --raw /readyz
   log "kube-apiserver restarted in $((SECONDS - t0))s"
 }
 
@@ -214,9 +225,9 @@ up() {
   local t0=$SECONDS
   make_certs
 
-  local etcd_port etcd_peer_port kcm_port sched_port kwok_port
-  etcd_port=$(free_port); etcd_peer_port=$(free_port); apiserver_port=$(free_port)
-  kcm_port=$(free_port); sched_port=$(free_port); kwok_port=$(free_port)
+  local etcd_port etcd_peer_port kcm_port sched_port kwok_port ports
+  ports=$(free_ports 6)
+  read -r etcd_port etcd_peer_port apiserver_port kcm_port sched_port kwok_port <<< "$ports"
   echo "$apiserver_port" > "$dir/apiserver.port"
 
   start etcd "$MIXSERVE_BIN/etcd" --name local --data-dir "$dir/etcd" \
@@ -225,14 +236,14 @@ up() {
     --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" --log-level warn \
     --quota-backend-bytes 4294967296
-  wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
+  wait_for etcd 30 curl -sf --max-time 2 "http://127.0.0.1:$etcd_port/health"
 
   local pki=$dir/pki
   echo "$etcd_port" > "$dir/etcd.port"
   start_apiserver
   write_kubeconfig admin "$dir/kubeconfig"
   local kc=$dir/kubeconfig
-  wait_for kube-apiserver 90 "$MIXSERVE_BIN/kubectl" --kubeconfig "$kc" get --raw /readyz
+  wait_for kube-apiserver 90 "$MIXSERVE_BIN/kubectl" --kubeconfig "$kc" --request-timeout 5s get --raw /readyz
 
   write_kubeconfig controller-manager "$dir/controller-manager.kubeconfig"
   write_kubeconfig scheduler "$dir/scheduler.kubeconfig"
@@ -260,9 +271,9 @@ up() {
     --cidr 10.244.0.1/16 --node-ip 127.0.0.1 --server-address "127.0.0.1:$kwok_port" \
     --config "$stages"
 
-  wait_for kube-controller-manager 60 curl -skf "https://127.0.0.1:$kcm_port/healthz"
-  wait_for kube-scheduler 60 curl -skf "https://127.0.0.1:$sched_port/healthz"
-  wait_for kube-controller-manager 60 "$MIXSERVE_BIN/kubectl" --kubeconfig "$kc" get serviceaccount default
+  wait_for kube-controller-manager 60 curl -skf --max-time 2 "https://127.0.0.1:$kcm_port/healthz"
+  wait_for kube-scheduler 60 curl -skf --max-time 2 "https://127.0.0.1:$sched_port/healthz"
+  wait_for kube-controller-manager 60 "$MIXSERVE_BIN/kubectl" --kubeconfig "$kc" --request-timeout 5s get serviceaccount default
 
   local i nodes_yaml=""
   for ((i = 0; i < nodes; i++)); do nodes_yaml+=$(node_yaml "$i")$'\n'; done
@@ -275,8 +286,19 @@ up() {
 
 case $cmd in
   up)
+    # A chosen port can be taken by another process before its component binds it (the check and
+    # the bind are seconds apart); that start is thrown away and tried again on new ports.
     trap 'rc=$?; if [ $rc -ne 0 ]; then stop_all; fi; exit $rc' EXIT
-    up
+    for attempt in 1 2 3; do
+      set +e
+      (set -e; up)
+      rc=$?
+      set -e
+      [ $rc -eq 0 ] && break
+      grep -qs "address already in use" "$dir"/logs/*.log && [ "$attempt" -lt 3 ] || exit $rc
+      stop_all
+      log "a chosen port was taken before its component bound it; starting again on new ports"
+    done
     trap - EXIT
     ;;
   env)
