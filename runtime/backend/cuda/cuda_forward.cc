@@ -145,17 +145,7 @@ Status CudaModel::Upload(const Plan& p) {
 Status CudaModel::Project(const char* what, int rows, const bf16* w, int N, int K, const float* xf, const bf16* xb,
                           float* y, int ldy, bool acc) {
   if (rows <= options_.skinny_max_rows) {
-    SkinnyArgs a;
-    a.w = w;
-    a.n_items = rows;
-    a.x = xf;
-    a.ldx = K;
-    a.y = y;
-    a.ldy = ldy;
-    a.N = N;
-    a.K = K;
-    a.accumulate = acc;
-    return Cuda(what, LaunchSkinnyGemm(a, stream_));
+    return Cuda(what, LaunchSkinnyGemm(SkinnyDense(rows, N, K, xf, w, y, ldy, acc), stream_));
   }
   if (ThinGemmEnabled() && rows <= options_.thin_max_rows && ThinGemmApplies(rows, K, xb, K, w, K)) {
     const ThinGemmArgs t = ThinDense(rows, N, K, xb, w, y, ldy, acc, ThinGemmSplits(N, K, 1, sms_));

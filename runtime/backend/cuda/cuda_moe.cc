@@ -50,36 +50,10 @@ Status CudaModel::RunSkinnyExperts(int l, int R) {
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
-  SkinnyArgs a;
-  a.w = w.w13;
-  a.expert_stride = static_cast<int64_t>(2) * I * H;
-  a.num_experts = E;
-  a.offsets = offsets_;
-  a.max_items = pairs;
-  a.max_per_expert = R;  // a token's k experts are distinct
-  a.gather = sorted_pairs_;
-  a.gather_div = k;
-  a.x = xn_f_;
-  a.ldx = H;
-  a.y = act_f_;
-  a.ldy = I;
-  a.N = I;
-  a.K = H;
-  a.gate_up = true;
+  // A token's k experts are distinct: no expert gets more than R pairs.
+  const SkinnyArgs a = SkinnyExpertGateUp(w.w13, E, H, I, k, pairs, R, offsets_, sorted_pairs_, xn_f_, act_f_);
   for (int c = LaunchCopies("gate_up"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
-  SkinnyArgs b;
-  b.w = w.w2;
-  b.expert_stride = static_cast<int64_t>(H) * I;
-  b.num_experts = E;
-  b.offsets = offsets_;
-  b.max_items = pairs;
-  b.max_per_expert = R;
-  b.x = act_f_;
-  b.ldx = I;
-  b.y = moe_out_;
-  b.ldy = H;
-  b.N = H;
-  b.K = I;
+  const SkinnyArgs b = SkinnyExpertDown(w.w2, E, H, I, pairs, R, offsets_, act_f_, moe_out_);
   for (int c = LaunchCopies("down"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe down", LaunchSkinnyGemm(b, stream_)));
   return Status::Ok();
 }

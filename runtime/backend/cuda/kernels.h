@@ -65,6 +65,62 @@ struct SkinnyArgs {
   bool prefetch = false;
 };
 cudaError_t LaunchSkinnyGemm(const SkinnyArgs& args, cudaStream_t stream);
+// The plain product y (rows, N) (+)= x (rows, K) . W (N, K)^T: fp32 x rows K apart, y rows ldy apart.
+inline SkinnyArgs SkinnyDense(int rows, int N, int K, const float* x, const bf16* w, float* y, int ldy, bool accumulate) {
+  SkinnyArgs a;
+  a.w = w;
+  a.n_items = rows;
+  a.x = x;
+  a.ldx = K;
+  a.y = y;
+  a.ldy = ldy;
+  a.N = N;
+  a.K = K;
+  a.accumulate = accumulate;
+  return a;
+}
+// The routed experts' gate/up projection for `pairs` (token, slot) pairs in the router's expert order
+// (offsets, sorted pair ids; a pair's token is its id / k): act (pairs, I) = SiLU(x . W1^T) * (x . W3^T),
+// w13 holding each expert's [W1; W3] (2I x H). At most max_per_expert pairs go to one expert.
+inline SkinnyArgs SkinnyExpertGateUp(const bf16* w13, int E, int H, int I, int k, int pairs, int max_per_expert,
+                                     const int32_t* offsets, const int32_t* sorted_pairs, const float* x, float* act) {
+  SkinnyArgs a;
+  a.w = w13;
+  a.expert_stride = static_cast<int64_t>(2) * I * H;
+  a.num_experts = E;
+  a.offsets = offsets;
+  a.max_items = pairs;
+  a.max_per_expert = max_per_expert;
+  a.gather = sorted_pairs;
+  a.gather_div = k;
+  a.x = x;
+  a.ldx = H;
+  a.y = act;
+  a.ldy = I;
+  a.N = I;
+  a.K = H;
+  a.gate_up = true;
+  return a;
+}
+// The routed experts' down projection over the gate/up output's rows (same order): out (pairs, H) =
+// act . W2^T, w2 holding each expert's H x I matrix.
+inline SkinnyArgs SkinnyExpertDown(const bf16* w2, int E, int H, int I, int pairs, int max_per_expert,
+                                   const int32_t* offsets, const float* act, float* out) {
+  SkinnyArgs a;
+  a.w = w2;
+  a.expert_stride = static_cast<int64_t>(H) * I;
+  a.num_experts = E;
+  a.offsets = offsets;
+  a.max_items = pairs;
+  a.max_per_expert = max_per_expert;
+  a.x = act;
+  a.ldx = I;
+  a.y = out;
+  a.ldy = H;
+  a.N = H;
+  a.K = I;
+  return a;
+}
 // Plain projections with K >= 8192 and at most 2 rows per weight row (the batch-1/2 MoE down
 // projection): 0 = the general kernel; 1, 2 or 4 = a dedicated kernel (64 registers) with that many
 // K slices per weight row, summed in slice order in the block (deterministic). -1 = the

@@ -106,16 +106,8 @@ TEST_F(DecodeFusion, FusedQkvMatchesNormGemvRope) {
     ASSERT_EQ(LaunchResidualNorm(dx.get(), R, nullptr, H, moe_p, dpop.get(), dtw.get(), kk, dg.get(), 1e-5f, xn_f.get(),
                                  xn_b.get(), nullptr),
               cudaSuccess);
-    SkinnyArgs s;
-    s.w = dw.get();
-    s.n_items = R;
-    s.x = xn_f.get();
-    s.ldx = H;
-    s.y = qkv_ref.get();
-    s.ldy = qkv_dim;
-    s.N = qkv_dim;
-    s.K = H;
-    ASSERT_EQ(LaunchSkinnyGemm(s, nullptr), cudaSuccess);
+    ASSERT_EQ(LaunchSkinnyGemm(SkinnyDense(R, qkv_dim, H, xn_f.get(), dw.get(), qkv_ref.get(), qkv_dim, false), nullptr),
+              cudaSuccess);
     ASSERT_EQ(LaunchRopeKv(qkv_ref.get(), dpos.get(), dslot.get(), R, c.nh, c.nkv, c.hd, 10000.0f, kc_ref.get(),
                            vc_ref.get(), c.f32, nullptr),
               cudaSuccess);
@@ -154,17 +146,7 @@ TEST_F(DecodeFusion, FusedOutNormMatchesGemvThenNorm) {
     Dev<float> datt(att), dx_ref(x), dx(x), dg(g), ref_f(static_cast<size_t>(R) * N), out_f(static_cast<size_t>(R) * N);
     Dev<bf16> dw(w), ref_b(static_cast<size_t>(R) * N), out_b(static_cast<size_t>(R) * N);
     Dev<int> counter(std::vector<int>{0});
-    SkinnyArgs s;
-    s.w = dw.get();
-    s.n_items = R;
-    s.x = datt.get();
-    s.ldx = K;
-    s.y = dx_ref.get();
-    s.ldy = N;
-    s.N = N;
-    s.K = K;
-    s.accumulate = true;
-    ASSERT_EQ(LaunchSkinnyGemm(s, nullptr), cudaSuccess);
+    ASSERT_EQ(LaunchSkinnyGemm(SkinnyDense(R, N, K, datt.get(), dw.get(), dx_ref.get(), N, true), nullptr), cudaSuccess);
     ASSERT_EQ(LaunchResidualNorm(dx_ref.get(), R, nullptr, N, nullptr, nullptr, nullptr, 0, dg.get(), 1e-5f, ref_f.get(),
                                  ref_b.get(), nullptr),
               cudaSuccess);
@@ -283,19 +265,7 @@ TEST_F(DecodeFusion, SplitKDownProjectionMatchesLoop) {
       SCOPED_TRACE(::testing::Message() << "rows=" << R << " N=" << N << " K=" << K << " split=" << split
                                         << " accumulate=" << acc);
       SetSkinnySplit(split);
-      SkinnyArgs b;
-      b.w = dw.get();
-      b.expert_stride = static_cast<int64_t>(N) * K;
-      b.num_experts = E;
-      b.offsets = doff.get();
-      b.max_items = n_items;
-      b.max_per_expert = R;
-      b.x = dx.get();
-      b.ldx = K;
-      b.y = dy.get();
-      b.ldy = N;
-      b.N = N;
-      b.K = K;
+      SkinnyArgs b = SkinnyExpertDown(dw.get(), E, /*H=*/N, /*I=*/K, n_items, R, doff.get(), dx.get(), dy.get());
       b.accumulate = acc;
       std::vector<float> first;
       for (int rep = 0; rep < 2; ++rep) {

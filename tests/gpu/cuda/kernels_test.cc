@@ -41,17 +41,7 @@ TEST_F(CudaKernels, SkinnyGemmMatchesLoop) {
       Dev<float> dx(x), dy(y0);
       if (!acc) cudaMemset(dy.get(), 0xff, T * N * 4);
       Dev<bf16> dw(ToBf(w));
-      SkinnyArgs a;
-      a.w = dw.get();
-      a.n_items = T;
-      a.x = dx.get();
-      a.ldx = K;
-      a.y = dy.get();
-      a.ldy = N;
-      a.N = N;
-      a.K = K;
-      a.accumulate = acc;
-      ASSERT_EQ(LaunchSkinnyGemm(a, nullptr), cudaSuccess);
+      ASSERT_EQ(LaunchSkinnyGemm(SkinnyDense(T, N, K, dx.get(), dw.get(), dy.get(), N, acc), nullptr), cudaSuccess);
       std::vector<float> want(T * N);
       for (int t = 0; t < T; ++t)
         for (int n = 0; n < N; ++n) {
@@ -75,21 +65,10 @@ TEST_F(CudaKernels, MoeGateUpAndRouterGroupingMatchLoop) {
   ASSERT_EQ(LaunchRouter(dxn.get(), drouter.get(), T, H, E, k, ids.get(), topw.get(), offsets.get(), sorted.get(),
                          pos_of_pair.get(), touched.get(), 0, nullptr),
             cudaSuccess);
-  SkinnyArgs a;
-  a.w = dw13.get();
-  a.expert_stride = 2 * I * H;
-  a.num_experts = E;
-  a.offsets = offsets.get();
-  a.gather = sorted.get();
-  a.gather_div = k;
-  a.x = dxn.get();
-  a.ldx = H;
-  a.y = act.get();
-  a.ldy = I;
-  a.N = I;
-  a.K = H;
-  a.gate_up = true;
-  ASSERT_EQ(LaunchSkinnyGemm(a, nullptr), cudaSuccess);
+  ASSERT_EQ(LaunchSkinnyGemm(SkinnyExpertGateUp(dw13.get(), E, H, I, k, T * k, T, offsets.get(), sorted.get(), dxn.get(),
+                                                act.get()),
+                             nullptr),
+            cudaSuccess);
   auto got_ids = ids.Get(), got_off = offsets.Get(), got_sorted = sorted.Get(), got_pos = pos_of_pair.Get();
   auto got_w = topw.Get(), got_act = act.Get();
   std::set<int> used;
@@ -168,37 +147,12 @@ TEST_F(CudaKernels, SmallBatchMoeMatchesLoop) {
     ASSERT_EQ(LaunchRouter(dxn.get(), drouter.get(), T, H, E, k, ids.get(), topw.get(), offsets.get(), sorted.get(),
                            pos_of_pair.get(), nullptr, 0, nullptr),
               cudaSuccess);
-    SkinnyArgs a;
-    a.w = dw13.get();
-    a.expert_stride = 2 * I * H;
-    a.num_experts = E;
-    a.offsets = offsets.get();
-    a.max_items = T * k;
-    a.max_per_expert = T;
-    a.gather = sorted.get();
-    a.gather_div = k;
-    a.x = dxn.get();
-    a.ldx = H;
-    a.y = act.get();
-    a.ldy = I;
-    a.N = I;
-    a.K = H;
-    a.gate_up = true;
-    ASSERT_EQ(LaunchSkinnyGemm(a, nullptr), cudaSuccess);
-    SkinnyArgs b;
-    b.w = dw2.get();
-    b.expert_stride = H * I;
-    b.num_experts = E;
-    b.offsets = offsets.get();
-    b.max_items = T * k;
-    b.max_per_expert = T;
-    b.x = act.get();
-    b.ldx = I;
-    b.y = out.get();
-    b.ldy = H;
-    b.N = H;
-    b.K = I;
-    ASSERT_EQ(LaunchSkinnyGemm(b, nullptr), cudaSuccess);
+    ASSERT_EQ(LaunchSkinnyGemm(SkinnyExpertGateUp(dw13.get(), E, H, I, k, T * k, T, offsets.get(), sorted.get(), dxn.get(),
+                                                  act.get()),
+                               nullptr),
+              cudaSuccess);
+    ASSERT_EQ(LaunchSkinnyGemm(SkinnyExpertDown(dw2.get(), E, H, I, T * k, T, offsets.get(), act.get(), out.get()), nullptr),
+              cudaSuccess);
     auto got_ids = ids.Get(), got_pos = pos_of_pair.Get();
     auto got_act = act.Get(), got_out = out.Get();
     for (int pair = 0; pair < T * k; ++pair) {
