@@ -18,6 +18,7 @@
 #include "runtime/backend/cuda/cuda_model.h"
 #include "runtime/backend/cuda/smoke.h"
 #include "runtime/model/safetensors.h"
+#include "tests/support/goldens.h"
 #include "tests/support/local_cluster.h"
 
 namespace mixserve::cuda {
@@ -74,19 +75,10 @@ class CudaGoldenTest : public ::testing::TestWithParam<std::tuple<std::string, s
     auto model = CudaModel::Create(*config, dir_, o);
     ASSERT_TRUE(model.ok()) << model.status().message();
     model_ = std::move(model).value();
-    std::ifstream in(dir_ + "/goldens.json");
-    ASSERT_TRUE(in) << "missing " << dir_ << "/goldens.json";
-    goldens_ = json::parse(in);
-    auto tensors = model::SafetensorsFile::Open(dir_ + "/goldens.safetensors");
-    ASSERT_TRUE(tensors.ok()) << tensors.status().message();
-    golden_tensors_ = std::make_unique<model::SafetensorsFile>(std::move(tensors).value());
+    goldens_.Load(dir_);
   }
 
-  std::vector<float> Golden(const std::string& name) {
-    const model::TensorView* view = golden_tensors_->Find(name);
-    EXPECT_NE(view, nullptr) << name;
-    return view ? model::ToF32(*view) : std::vector<float>{};
-  }
+  std::vector<float> Golden(const std::string& name) { return goldens_.Tensor(name); }
 
   static std::vector<int32_t> Blocks(int first, int n) {
     std::vector<int32_t> b(n);
@@ -99,8 +91,7 @@ class CudaGoldenTest : public ::testing::TestWithParam<std::tuple<std::string, s
   std::string dir_;
   bool exact_ = false;
   std::unique_ptr<CudaModel> model_;
-  json goldens_;
-  std::unique_ptr<model::SafetensorsFile> golden_tensors_;
+  testing::Goldens goldens_;
 };
 
 TEST_P(CudaGoldenTest, LogitsMatchTransformers) {

@@ -12,6 +12,7 @@
 
 #include "runtime/backend/cpu/cpu_loader.h"
 #include "runtime/model/safetensors.h"
+#include "tests/support/goldens.h"
 #include "tests/support/local_cluster.h"
 
 namespace mixserve::cpu {
@@ -31,19 +32,10 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
     auto model = LoadCpuModel(dir_, options);
     ASSERT_TRUE(model.ok()) << model.status().message();
     model_ = std::move(model).value();
-    std::ifstream in(dir_ + "/goldens.json");
-    ASSERT_TRUE(in) << "missing " << dir_ << "/goldens.json";
-    goldens_ = json::parse(in);
-    auto tensors = model::SafetensorsFile::Open(dir_ + "/goldens.safetensors");
-    ASSERT_TRUE(tensors.ok()) << tensors.status().message();
-    golden_tensors_ = std::make_unique<model::SafetensorsFile>(std::move(tensors).value());
+    goldens_.Load(dir_);
   }
 
-  std::vector<float> Golden(const std::string& name) {
-    const model::TensorView* view = golden_tensors_->Find(name);
-    EXPECT_NE(view, nullptr) << name;
-    return view ? model::ToF32(*view) : std::vector<float>{};
-  }
+  std::vector<float> Golden(const std::string& name) { return goldens_.Tensor(name); }
 
   static std::vector<int32_t> Blocks(int n) {
     std::vector<int32_t> b(n);
@@ -63,8 +55,7 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
 
   std::string dir_;
   std::unique_ptr<CpuModel> model_;
-  json goldens_;
-  std::unique_ptr<model::SafetensorsFile> golden_tensors_;
+  testing::Goldens goldens_;
 };
 
 TEST_P(CpuGoldenTest, LogitsMatchTransformers) {
