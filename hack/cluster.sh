@@ -227,6 +227,9 @@ up() {
 
   local etcd_port etcd_peer_port kcm_port sched_port kwok_port ports
   ports=$(free_ports 6)
+  # Tests of the retry below choose the first start's ports (etcd, etcd peer, kube-apiserver,
+  # kube-controller-manager, kube-scheduler, kwok), one of them already taken.
+  if [ "${attempt:-1}" = 1 ] && [ -n "${MIXSERVE_CLUSTER_FIRST_PORTS:-}" ]; then ports=$MIXSERVE_CLUSTER_FIRST_PORTS; fi
   read -r etcd_port etcd_peer_port apiserver_port kcm_port sched_port kwok_port <<< "$ports"
   echo "$apiserver_port" > "$dir/apiserver.port"
 

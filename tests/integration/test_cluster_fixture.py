@@ -1,11 +1,15 @@
 """The local control plane fixture, driven from pytest: start, use (RBAC, GPU scheduling), stop."""
 import json
 import os
+import pathlib
+import socket
+import subprocess
+import tempfile
 import time
 
 import pytest
 
-from conftest import start_cluster, stop_cluster
+from conftest import ROOT, LocalCluster, start_cluster, stop_cluster
 
 GPU_DEPLOYMENT = {
     "apiVersion": "apps/v1", "kind": "Deployment",
@@ -99,3 +103,34 @@ def test_two_clusters_coexist_and_unschedulable_gpu_request():
         assert a.kubectl("get", "--raw", "/readyz").stdout == "ok"  # b's down left a alone
     finally:
         stop_cluster(a)
+
+
+def test_a_port_taken_before_its_component_binds_it_starts_again_on_new_ports():
+    # Six free ports for the first start, of which the controller manager's is then held by a listener
+    # that never answers (as another process could take it between the choice and the bind).
+    held = []
+    for _ in range(6):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        held.append(s)
+    ports = [s.getsockname()[1] for s in held]
+    for s in held:
+        s.close()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", ports[3]))
+    squatter.listen()
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="mixserve-pytest-cluster-"))
+    cluster = LocalCluster(directory)
+    try:
+        env = dict(os.environ, MIXSERVE_CLUSTER_FIRST_PORTS=" ".join(map(str, ports)))
+        up = subprocess.run([str(ROOT / "hack" / "cluster.sh"), "up", "--dir", str(directory)],
+                            capture_output=True, text=True, timeout=300, env=env)
+        assert up.returncode == 0, up.stderr
+        assert "kube-controller-manager exited during start-up" in up.stderr
+        assert "starting again on new ports" in up.stderr
+        assert cluster.kubectl("get", "--raw", "/readyz").stdout == "ok"
+        assert f"127.0.0.1:{ports[2]}" not in cluster.kubeconfig.read_text()  # the second start's ports
+    finally:
+        squatter.close()
+        stop_cluster(cluster)
+    assert not directory.exists()
