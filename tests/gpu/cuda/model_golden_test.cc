@@ -10,21 +10,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "runtime/backend/cpu/cpu_loader.h"
 #include "runtime/backend/cuda/cuda_model.h"
 #include "runtime/backend/cuda/smoke.h"
-#include "runtime/model/safetensors.h"
 #include "tests/support/goldens.h"
 #include "tests/support/local_cluster.h"
 
 namespace mixserve::cuda {
 namespace {
-
-using nlohmann::json;
 
 constexpr size_t kAgreePrefix = 8;
 

@@ -6,19 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "runtime/backend/cpu/cpu_loader.h"
-#include "runtime/model/safetensors.h"
 #include "tests/support/goldens.h"
 #include "tests/support/local_cluster.h"
 
 namespace mixserve::cpu {
 namespace {
-
-using nlohmann::json;
 
 constexpr float kMaxAbsLogitDiff = 1e-3f;
 
