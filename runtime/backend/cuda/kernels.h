@@ -163,6 +163,12 @@ inline ThinGemmArgs ThinDense(int M, int N, int K, const bf16* x, const bf16* w,
   a.splits = splits;
   return a;
 }
+// The same product on Hopper's warpgroup MMA (thin_wgmma.cu: both operands through a shared-memory
+// ring, the 64 x 128 accumulator tile in registers); LaunchThinGemm uses it for M > 16 on sm_90 when
+// ThinWgmmaEnabled (MIXSERVE_THIN_WGMMA=1, default off; SetThinWgmma(0 / 1) for tests, -1: the switch).
+cudaError_t LaunchThinWgmma(const ThinGemmArgs& args, cudaStream_t stream);
+bool ThinWgmmaEnabled();
+void SetThinWgmma(int on);
 // Whether the thin kernel takes this operand shape: 1 <= M <= 64, K % 64 == 0, 16-byte aligned rows.
 bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, int64_t ldw);
 // The K split for N x K weights (batch matrices) on `sms` SMs: 1, 2, 4 or 8, doubling while the

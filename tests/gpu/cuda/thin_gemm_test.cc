@@ -40,66 +40,75 @@ TEST_F(ThinGemm, MatchesLoop) {
   const Case cases[] = {
       {1, 64, 64, 1, 1, false, true},     {17, 200, 512, 1, 1, false, true},  {40, 264, 1024, 1, 4, true, true},
       {64, 1000, 2048, 1, 8, false, true}, {33, 96, 512, 3, 2, false, false}, {64, 128, 256, 2, 1, true, false},
-      {48, 6144 / 8, 4096 / 4, 1, 4, true, true}, {20, 130, 192, 1, 1, true, true},  {9, 256, 1536, 2, 8, false, true},
+      {48, 6144 / 8, 4096 / 4, 1, 4, true, true}, {20, 130, 192, 1, 1, true, true}, {9, 256, 1536, 2, 8, false, true},
   };
-  for (const Case& c : cases) {
-    const int64_t ldx = c.K + 8, ldw = c.K + 16, ldy = c.N + 4;  // padded rows: the kernel must use them
-    const int64_t sx = c.M * ldx + 24, sw = c.N * ldw + 40, sy = c.M * ldy + 12;
-    auto x = RoundBf(Rand(rng_, c.batch * sx)), w = RoundBf(Rand(rng_, c.batch * sw, 0.05f));
-    auto y0 = RoundBf(Rand(rng_, c.batch * sy));
-    Dev<bf16> dx(ToBf(x)), dw(ToBf(w));
-    Dev<float> dyf(y0);
-    Dev<bf16> dyb(ToBf(y0));
-    ThinGemmArgs a;
-    a.M = c.M;
-    a.N = c.N;
-    a.K = c.K;
-    a.batch = c.batch;
-    a.x = dx.get();
-    a.ldx = ldx;
-    a.stride_x = sx;
-    a.w = dw.get();
-    a.ldw = ldw;
-    a.stride_w = sw;
-    a.y = c.y_f32 ? static_cast<void*>(dyf.get()) : static_cast<void*>(dyb.get());
-    a.y_f32 = c.y_f32;
-    a.ldy = ldy;
-    a.stride_y = sy;
-    a.accumulate = c.accumulate;
-    a.splits = c.splits;
-    ASSERT_EQ(LaunchThinGemm(a, nullptr), cudaSuccess);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    std::vector<float> got = c.y_f32 ? dyf.Get() : FromBf(dyb.Get()), want = y0;
-    for (int b = 0; b < c.batch; ++b)
-      for (int m = 0; m < c.M; ++m)
-        for (int n = 0; n < c.N; ++n) {
-          double s = c.accumulate ? y0[b * sy + m * ldy + n] : 0.0;
-          for (int k = 0; k < c.K; ++k) s += static_cast<double>(x[b * sx + m * ldx + k]) * w[b * sw + n * ldw + k];
-          want[b * sy + m * ldy + n] = static_cast<float>(s);
-        }
-    if (!c.y_f32) want = RoundBf(want);  // elements outside the product keep their bf16 value
-    // fp32: accumulation order only; bf16 out: one rounding either side of a tie.
-    EXPECT_LT(Err(got, want), c.y_f32 ? 1e-4 : 1e-2) << "M=" << c.M << " N=" << c.N << " K=" << c.K << " splits=" << c.splits;
+  for (int wgmma : {0, 1}) {  // 1: the warpgroup-MMA kernel for M > 16 (thin_wgmma.cu)
+    for (const Case& c : cases) {
+      SetThinWgmma(wgmma);
+      const int64_t ldx = c.K + 8, ldw = c.K + 16, ldy = c.N + 4;  // padded rows: the kernel must use them
+      const int64_t sx = c.M * ldx + 24, sw = c.N * ldw + 40, sy = c.M * ldy + 12;
+      auto x = RoundBf(Rand(rng_, c.batch * sx)), w = RoundBf(Rand(rng_, c.batch * sw, 0.05f));
+      auto y0 = RoundBf(Rand(rng_, c.batch * sy));
+      Dev<bf16> dx(ToBf(x)), dw(ToBf(w));
+      Dev<float> dyf(y0);
+      Dev<bf16> dyb(ToBf(y0));
+      ThinGemmArgs a;
+      a.M = c.M;
+      a.N = c.N;
+      a.K = c.K;
+      a.batch = c.batch;
+      a.x = dx.get();
+      a.ldx = ldx;
+      a.stride_x = sx;
+      a.w = dw.get();
+      a.ldw = ldw;
+      a.stride_w = sw;
+      a.y = c.y_f32 ? static_cast<void*>(dyf.get()) : static_cast<void*>(dyb.get());
+      a.y_f32 = c.y_f32;
+      a.ldy = ldy;
+      a.stride_y = sy;
+      a.accumulate = c.accumulate;
+      a.splits = c.splits;
+      ASSERT_EQ(LaunchThinGemm(a, nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      std::vector<float> got = c.y_f32 ? dyf.Get() : FromBf(dyb.Get()), want = y0;
+      for (int b = 0; b < c.batch; ++b)
+        for (int m = 0; m < c.M; ++m)
+          for (int n = 0; n < c.N; ++n) {
+            double s = c.accumulate ? y0[b * sy + m * ldy + n] : 0.0;
+            for (int k = 0; k < c.K; ++k) s += static_cast<double>(x[b * sx + m * ldx + k]) * w[b * sw + n * ldw + k];
+            want[b * sy + m * ldy + n] = static_cast<float>(s);
+          }
+      if (!c.y_f32) want = RoundBf(want);  // elements outside the product keep their bf16 value
+      // fp32: accumulation order only; bf16 out: one rounding either side of a tie.
+      EXPECT_LT(Err(got, want), c.y_f32 ? 1e-4 : 1e-2)
+          << "wgmma=" << wgmma << " M=" << c.M << " N=" << c.N << " K=" << c.K << " splits=" << c.splits;
+    }
   }
+  SetThinWgmma(-1);
 }
 
 TEST_F(ThinGemm, SplitSumsAreDeterministic) {
   const int M = 64, N = 640, K = 4096, splits = 8;
   auto x = RoundBf(Rand(rng_, M * K)), w = RoundBf(Rand(rng_, N * K, 0.05f));
   Dev<bf16> dx(ToBf(x)), dw(ToBf(w));
-  std::vector<float> first;
-  for (int run = 0; run < 3; ++run) {
-    Dev<float> y(static_cast<size_t>(M) * N);
-    const ThinGemmArgs a = ThinDense(M, N, K, dx.get(), dw.get(), y.get(), N, false, splits);
-    ASSERT_EQ(LaunchThinGemm(a, nullptr), cudaSuccess);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    if (run == 0) {
-      first = y.Get();
-      EXPECT_LT(Err(first, test_util::RefGemm(x, w, M, N, K)), 1e-4);
-    } else {
-      EXPECT_EQ(y.Get(), first) << "run " << run;
+  for (int wgmma : {0, 1}) {
+    SetThinWgmma(wgmma);
+    std::vector<float> first;
+    for (int run = 0; run < 3; ++run) {
+      Dev<float> y(static_cast<size_t>(M) * N);
+      const ThinGemmArgs a = ThinDense(M, N, K, dx.get(), dw.get(), y.get(), N, false, splits);
+      ASSERT_EQ(LaunchThinGemm(a, nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      if (run == 0) {
+        first = y.Get();
+        EXPECT_LT(Err(first, test_util::RefGemm(x, w, M, N, K)), 1e-4);
+      } else {
+        EXPECT_EQ(y.Get(), first) << "wgmma=" << wgmma << " run " << run;
+      }
     }
   }
+  SetThinWgmma(-1);
 }
 
 TEST_F(ThinGemm, SplitChoice) {
@@ -134,17 +143,18 @@ TEST_F(ThinGemm, RejectsBadArguments) {
 
 // Logits of a prefill of `seqs` 3-token prompts and two graphed decode steps with the thin kernel on
 // the dense projections (mode 1) against cuBLASLt (mode 0), the rest of the step unchanged: 20
-// sequences (60 and 20 rows, thin up to 64 rows); 6 (18 and 6 rows; skinny kernels for 1-2 rows and
-// 1-4 pairs, so the padded MoE from 3 rows); 4 (12 and 4 rows; the skinny MoE up to 8 pairs behind
-// thin projections, the defaults' split).
+// sequences (60 and 20 rows, thin up to 64 rows: mma.sync, then wgmma); 6 (18 and 6 rows; skinny
+// kernels for 1-2 rows and 1-4 pairs, so the padded MoE from 3 rows); 4 (12 and 4 rows; the skinny
+// MoE up to 8 pairs behind thin projections, the defaults' split).
 class ThinGemmModel : public ::testing::TestWithParam<std::string> {};
 
 struct PathSetup {
-  int seqs, skinny_rows, skinny_pairs, thin_rows;
+  int seqs, skinny_rows, skinny_pairs, thin_rows, wgmma;
 };
 
 std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const PathSetup& setup) {
   SetThinGemm(mode);
+  SetThinWgmma(setup.wgmma);
   std::vector<std::vector<float>> logits;
   auto config = ResolveModelConfig(dir, 0);
   EXPECT_TRUE(config.ok()) << config.status().message();
@@ -185,13 +195,15 @@ std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const
     }
   }
   SetThinGemm(-1);
+  SetThinWgmma(-1);
   return logits;
 }
 
 TEST_P(ThinGemmModel, LogitsMatchTheCublasLtPath) {
   if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
   const std::string dir = testing::RepoRoot() + "/tests/data/" + GetParam();
-  for (const PathSetup& setup : {PathSetup{20, 16, 16, 64}, PathSetup{6, 2, 4, 16}, PathSetup{4, 2, 8, 16}}) {
+  for (const PathSetup& setup : {PathSetup{20, 16, 16, 64, 0}, PathSetup{20, 16, 16, 64, 1}, PathSetup{6, 2, 4, 16, 0},
+                                 PathSetup{4, 2, 8, 16, 0}}) {
     const auto lt = RunSteps(dir, 0, setup);
     ASSERT_EQ(lt.size(), 3u * setup.seqs);
     const auto thin = RunSteps(dir, 1, setup);
