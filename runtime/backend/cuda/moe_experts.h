@@ -80,6 +80,7 @@ struct MoeSwitches {
   int prefill_pad_percent = 33;
   int padded_max_rows = 0;  // 0: CudaModelOptions::padded_max_rows
   int lt_bucket = 0;
+  bool thin = false;  // MIXSERVE_THIN_MOE=1: the strided-batched expert GEMMs on the thin kernel (experiment)
 };
 const MoeSwitches& GetMoeSwitches();
 
