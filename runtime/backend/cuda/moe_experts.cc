@@ -150,6 +150,43 @@ Status RunPaddedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, in
   return Cuda("moe down gemm", cudaSuccess);
 }
 
+Status RunThinGroupedExperts(cudaStream_t stream, const MoeExperts& m, int pairs, int sms) {
+  if (pairs > m.max_rows) return Status::Internal("grouped thin MoE: pairs exceed the scratch");
+  const int64_t H = m.H, I = m.I;
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(m.xs, m.xn, m.sorted_pairs, m.k, pairs, m.H, stream)));
+  ThinGemmArgs gu;
+  gu.M = 64;  // unused with groups
+  gu.N = 2 * m.I;
+  gu.K = m.H;
+  gu.batch = ThinGroupedTiles(pairs, m.E);
+  gu.x = m.xs;
+  gu.ldx = H;
+  gu.w = m.w13;
+  gu.ldw = H;
+  gu.stride_w = 2 * I * H;
+  gu.y = m.gu;
+  gu.y_f32 = false;
+  gu.ldy = 2 * I;
+  gu.group_offsets = m.offsets;
+  gu.groups = m.E;
+  gu.splits = ThinGemmSplits(gu.N, gu.K, gu.batch, sms);
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", LaunchThinGemm(gu, stream)));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(m.act, m.gu, pairs, m.I, stream)));
+  ThinGemmArgs dn = gu;
+  dn.N = m.H;
+  dn.K = m.I;
+  dn.x = m.act;
+  dn.ldx = I;
+  dn.w = m.w2;
+  dn.ldw = I;
+  dn.stride_w = H * I;
+  dn.y = m.out;
+  dn.y_f32 = true;
+  dn.ldy = H;
+  dn.splits = ThinGemmSplits(dn.N, dn.K, dn.batch, sms);
+  return Cuda("moe down gemm", LaunchThinGemm(dn, stream));
+}
+
 int64_t MoeScratchRows(int64_t max_tokens, int E, int k, int padded_max_rows) {
   const int64_t pairs = max_tokens * std::max(k, 1);
   if (E <= 1) return pairs;

@@ -169,7 +169,7 @@ __global__ void __launch_bounds__(kThreads, 3) ThinGemmKernel(ThinGemmArgs a) {
         const int m = mt * 16 + row8 + h * 8, c = warp * kWarpN + t * 8 + 2 * quad;
         *reinterpret_cast<float2*>(part + m * kPartLd + c) = make_float2(acc[mt][t][2 * h], acc[mt][t][2 * h + 1]);
       }
-  thin::ClusterSumStore(part, a, n_base, slice, y);
+  thin::ClusterSumStore(part, a, a.M, n_base, slice, y);
 }
 bool ClustersSupported() {
   static const bool ok = [] {
@@ -205,6 +205,8 @@ std::atomic<int> g_thin_mode{-1};
 
 }  // namespace
 
+bool ThinGroupedSupported() { return ClustersSupported(); }
+
 void SetThinGemm(int on) { g_thin_mode.store(on == 0 || on == 1 ? on : -1); }
 
 bool ThinGemmEnabled() {
@@ -236,9 +238,14 @@ int ThinGemmSplits(int N, int K, int batch, int sms) {
 
 cudaError_t LaunchThinGemm(const ThinGemmArgs& args, cudaStream_t stream) {
   ThinGemmArgs a = args;
-  if (!ThinGemmApplies(a.M, a.K, a.x, a.ldx, a.w, a.ldw) || a.N < 1 || a.batch < 1 ||
+  if (!ThinGemmApplies(a.group_offsets ? kMaxM : a.M, a.K, a.x, a.ldx, a.w, a.ldw) || a.N < 1 || a.batch < 1 ||
       (a.splits != 1 && a.splits != 2 && a.splits != 4 && a.splits != 8) || a.K % (a.splits * kKC) != 0) {
     return cudaErrorInvalidValue;
+  }
+  if (a.group_offsets != nullptr) {
+    // Grouped rows: 64-row tiles, only on the wgmma kernel (Hopper).
+    if (a.groups < 1 || !ClustersSupported()) return cudaErrorInvalidValue;
+    return LaunchThinWgmma(a, stream);
   }
   if (!ClustersSupported()) a.splits = 1;  // before Hopper: no clusters, one slice
   else if (a.M > 16 && ThinWgmmaEnabled()) return LaunchThinWgmma(a, stream);

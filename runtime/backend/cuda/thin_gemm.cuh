@@ -47,13 +47,13 @@ __device__ __forceinline__ void ClusterBarrier() {
 // `part` in its own shared memory; CTA `slice` adds rows slice, slice + S, ... of all S partials in
 // slice order and stores them to y (columns n_base + thread). Returns after every CTA is done reading.
 template <typename OutT>
-__device__ __forceinline__ void ClusterSumStore(const float* part, const ThinGemmArgs& a, int n_base, int slice,
+__device__ __forceinline__ void ClusterSumStore(const float* part, const ThinGemmArgs& a, int M, int n_base, int slice,
                                                 OutT* y) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   ClusterBarrier();
   const uint32_t local = SmemAddr(part);
   const int c = threadIdx.x, n = n_base + c;
-  for (int m = slice; m < a.M; m += a.splits) {
+  for (int m = slice; m < M; m += a.splits) {
     float s = 0.0f;
     for (int r = 0; r < a.splits; ++r) {
       uint32_t remote;

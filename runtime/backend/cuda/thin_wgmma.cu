@@ -5,6 +5,8 @@
 // wgmma.m64n128k16 reads them from there, with the 64 x 128 fp32 accumulator tile in registers
 // (64 a thread). x rows past M repeat row M - 1 (their outputs are never stored). Split K as in
 // thin_gemm.cu: the slices of a column tile form a cluster and add over distributed shared memory.
+// Grouped rows (ThinGemmArgs::group_offsets, the MoE experts' compact rows): grid z walks the groups'
+// 64-row tiles, each CTA finding its group on the device, so the host never reads the group sizes.
 #include <atomic>
 
 #include "runtime/backend/cuda/common.cuh"
@@ -76,6 +78,28 @@ __global__ void __launch_bounds__(kThreads, 2) ThinWgmmaKernel(ThinGemmArgs a) {
   const int k_len = a.K / a.splits, k0 = slice * k_len, nk = k_len / kKC, n_base = tile * kBN;
   const bf16* w = a.w + b * a.stride_w + k0;
   const bf16* x = a.x + b * a.stride_x + k0;
+  OutT* y = reinterpret_cast<OutT*>(a.y) + b * a.stride_y;
+  int M = a.M;
+  if (a.group_offsets != nullptr) {
+    // Tile b of the groups' 64-row tiles, in group order. The offsets come from an earlier kernel, so
+    // wait for it first. A cluster's CTAs share b: past the last tile the whole cluster leaves at once.
+    GridDepWait();
+    int g = 0, t = b, r0 = 0;
+    for (; g < a.groups; ++g) {
+      const int lo = a.group_offsets[g], hi = a.group_offsets[g + 1];
+      const int tiles = (hi - lo + kMaxM - 1) / kMaxM;
+      if (t < tiles) {
+        r0 = lo + t * kMaxM;
+        M = min(kMaxM, hi - r0);
+        break;
+      }
+      t -= tiles;
+    }
+    if (g == a.groups) return;
+    w = a.w + g * a.stride_w + k0;
+    x = a.x + static_cast<int64_t>(r0) * a.ldx + k0;
+    y = reinterpret_cast<OutT*>(a.y) + static_cast<int64_t>(r0) * a.ldy;
+  }
 
   auto load_w = [&](int kt) {
     bf16* dst = ws + (kt % kStages) * (kStageW / 2);
@@ -91,7 +115,7 @@ __global__ void __launch_bounds__(kThreads, 2) ThinWgmmaKernel(ThinGemmArgs a) {
 #pragma unroll
     for (int i = 0; i < kMaxM * 8 / kThreads; ++i) {
       const int c = tid + i * kThreads, r = c >> 3, ch = c & 7;
-      const int m = min(r, a.M - 1);
+      const int m = min(r, M - 1);
       CpAsync(dst + Swz(r, ch), x + static_cast<int64_t>(m) * a.ldx + kt * kKC + ch * 8);
     }
   };
@@ -135,7 +159,6 @@ __global__ void __launch_bounds__(kThreads, 2) ThinWgmmaKernel(ThinGemmArgs a) {
 
   // Accumulator layout: warp w holds rows 16w + lane/4 (d[4j], d[4j+1]) and + 8 (d[4j+2], d[4j+3]) of
   // columns 8j + 2 * (lane % 4) (+1), j < 16.
-  OutT* y = reinterpret_cast<OutT*>(a.y) + b * a.stride_y;
   const int r0 = warp * 16 + (lane >> 2), c0 = 2 * (lane & 3);
   if (a.splits == 1) {
 #pragma unroll
@@ -143,7 +166,7 @@ __global__ void __launch_bounds__(kThreads, 2) ThinWgmmaKernel(ThinGemmArgs a) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int m = r0 + (i >= 2 ? 8 : 0), n = n_base + 8 * j + c0 + (i & 1);
-        if (m < a.M && n < a.N) Store(y + static_cast<int64_t>(m) * a.ldy + n, d[4 * j + i], a.accumulate);
+        if (m < M && n < a.N) Store(y + static_cast<int64_t>(m) * a.ldy + n, d[4 * j + i], a.accumulate);
       }
     return;
   }
@@ -156,7 +179,7 @@ __global__ void __launch_bounds__(kThreads, 2) ThinWgmmaKernel(ThinGemmArgs a) {
       const int m = r0 + 8 * h, c = 8 * j + c0;
       *reinterpret_cast<float2*>(part + m * kPartLd + c) = make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
     }
-  thin::ClusterSumStore(part, a, n_base, slice, y);
+  thin::ClusterSumStore(part, a, M, n_base, slice, y);
 #endif
 }
 

@@ -1,7 +1,8 @@
 // The thin tensor-core GEMM (thin_gemm.cu) against a plain loop: M from 1 to 64 rows, ragged N,
-// split K (cluster sums, deterministic), strided batches, fp32 and bf16 outputs, padded leading
-// dimensions; its split choice; bad arguments; and CudaModel's logits with the thin kernel on the
-// dense projections against the cuBLASLt path, prefill and graphed decode.
+// split K (cluster sums, deterministic), strided batches, grouped rows (sizes on the device), fp32 and
+// bf16 outputs, padded leading dimensions; its split choice; bad arguments; and CudaModel's logits
+// with the thin kernel on the dense projections (and the grouped one on the MoE) against the cuBLASLt
+// path, prefill and graphed decode.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "runtime/backend/cuda/cuda_model.h"
@@ -111,6 +113,62 @@ TEST_F(ThinGemm, SplitSumsAreDeterministic) {
   SetThinWgmma(-1);
 }
 
+// Grouped rows: groups of 0 to 130 compact rows (several 64-row tiles, ragged last tiles, empty
+// groups), each with its own weights, the sizes read on the device; the grid's spare tiles do nothing.
+TEST_F(ThinGemm, GroupedRowsMatchLoop) {
+  if (!ThinGroupedSupported()) GTEST_SKIP() << "skipped: grouped rows need Hopper";
+  const std::vector<int> sizes = {5, 0, 64, 130, 1, 63, 0, 65};
+  const int G = static_cast<int>(sizes.size());
+  std::vector<int32_t> off(G + 1, 0);
+  for (int g = 0; g < G; ++g) off[g + 1] = off[g] + sizes[g];
+  const int rows = off[G];
+  for (const auto& [N, K, splits, y_f32] : {std::tuple{200, 512, 1, true}, std::tuple{136, 1024, 4, true},
+                                           std::tuple{256, 768, 2, false}, std::tuple{128, 4096, 8, true}}) {
+    const int64_t ldx = K + 8, ldw = K, ldy = N + 4, sw = static_cast<int64_t>(N) * ldw + 64;
+    auto x = RoundBf(Rand(rng_, rows * ldx)), w = RoundBf(Rand(rng_, G * sw, 0.05f));
+    auto y0 = RoundBf(Rand(rng_, rows * ldy));
+    Dev<bf16> dx(ToBf(x)), dw(ToBf(w)), dyb(ToBf(y0));
+    Dev<float> dyf(y0);
+    Dev<int32_t> doff(off);
+    ThinGemmArgs a;
+    a.M = 64;
+    a.N = N;
+    a.K = K;
+    a.batch = ThinGroupedTiles(rows, G);
+    a.x = dx.get();
+    a.ldx = ldx;
+    a.w = dw.get();
+    a.ldw = ldw;
+    a.stride_w = sw;
+    a.y = y_f32 ? static_cast<void*>(dyf.get()) : static_cast<void*>(dyb.get());
+    a.y_f32 = y_f32;
+    a.ldy = ldy;
+    a.splits = splits;
+    a.group_offsets = doff.get();
+    a.groups = G;
+    ASSERT_EQ(LaunchThinGemm(a, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<float> got = y_f32 ? dyf.Get() : FromBf(dyb.Get()), want = y0;
+    for (int g = 0; g < G; ++g)
+      for (int m = off[g]; m < off[g + 1]; ++m)
+        for (int n = 0; n < N; ++n) {
+          double acc = 0.0;
+          for (int k = 0; k < K; ++k) acc += static_cast<double>(x[m * ldx + k]) * w[g * sw + n * ldw + k];
+          want[m * ldy + n] = static_cast<float>(acc);
+        }
+    if (!y_f32) want = RoundBf(want);
+    EXPECT_LT(Err(got, want), y_f32 ? 1e-4 : 1e-2) << "N=" << N << " K=" << K << " splits=" << splits;
+  }
+  // Without groups (or on an older GPU) a grouped launch is refused.
+  Dev<bf16> x(64 * 64), w(64 * 64);
+  Dev<float> y(64 * 64);
+  Dev<int32_t> doff(std::vector<int32_t>{0, 64});
+  ThinGemmArgs b = ThinDense(64, 64, 64, x.get(), w.get(), y.get(), 64, false, 1);
+  b.group_offsets = doff.get();
+  b.groups = 0;
+  EXPECT_EQ(LaunchThinGemm(b, nullptr), cudaErrorInvalidValue);
+}
+
 TEST_F(ThinGemm, SplitChoice) {
   EXPECT_EQ(ThinGemmSplits(6144, 4096, 1, 132), 8);   // 48 column tiles: 384 CTAs
   EXPECT_EQ(ThinGemmSplits(4096, 4096, 1, 132), 8);   // 32: 256
@@ -145,11 +203,13 @@ TEST_F(ThinGemm, RejectsBadArguments) {
 // the dense projections (mode 1) against cuBLASLt (mode 0), the rest of the step unchanged: 20
 // sequences (60 and 20 rows, thin up to 64 rows: mma.sync, then wgmma); 6 (18 and 6 rows; skinny
 // kernels for 1-2 rows and 1-4 pairs, so the padded MoE from 3 rows); 4 (12 and 4 rows; the skinny
-// MoE up to 8 pairs behind thin projections, the defaults' split).
+// MoE up to 8 pairs behind thin projections, the defaults' split); on Hopper 20 again with the MoE
+// on the grouped thin kernel from 9 rows (against cuBLASLt's per-expert GEMMs after a host sync).
 class ThinGemmModel : public ::testing::TestWithParam<std::string> {};
 
 struct PathSetup {
   int seqs, skinny_rows, skinny_pairs, thin_rows, wgmma;
+  int padded_rows = 64, grouped_rows = 0;  // the MoE: padded up to padded_rows, then grouped thin up to grouped_rows
 };
 
 std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const PathSetup& setup) {
@@ -168,6 +228,8 @@ std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const
   o.skinny_max_rows = setup.skinny_rows;
   o.skinny_max_pairs = setup.skinny_pairs;
   o.thin_max_rows = setup.thin_rows;
+  o.padded_max_rows = setup.padded_rows;
+  o.thin_grouped_max_rows = setup.grouped_rows;
   auto model = CudaModel::Create(*config, dir, o);
   EXPECT_TRUE(model.ok()) << model.status().message();
   if (!model.ok()) return logits;
@@ -202,8 +264,9 @@ std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const
 TEST_P(ThinGemmModel, LogitsMatchTheCublasLtPath) {
   if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
   const std::string dir = testing::RepoRoot() + "/tests/data/" + GetParam();
-  for (const PathSetup& setup : {PathSetup{20, 16, 16, 64, 0}, PathSetup{20, 16, 16, 64, 1}, PathSetup{6, 2, 4, 16, 0},
-                                 PathSetup{4, 2, 8, 16, 0}}) {
+  std::vector<PathSetup> setups = {{20, 16, 16, 64, 0}, {20, 16, 16, 64, 1}, {6, 2, 4, 16, 0}, {4, 2, 8, 16, 0}};
+  if (ThinGroupedSupported()) setups.push_back({20, 2, 4, 16, 1, 8, 64});  // the grouped thin MoE from 9 rows
+  for (const PathSetup& setup : setups) {
     const auto lt = RunSteps(dir, 0, setup);
     ASSERT_EQ(lt.size(), 3u * setup.seqs);
     const auto thin = RunSteps(dir, 1, setup);
