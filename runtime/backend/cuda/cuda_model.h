@@ -48,9 +48,9 @@ struct CudaModelOptions {
   int thin_max_rows = -1;      // above skinny_max_rows, up to this many (<= 64): the thin kernel (ThinGemmEnabled)
   int padded_max_rows = 64;    // above that, up to this many rows: per-expert GEMMs over padded rows
                                // (no host sync, so graphs); beyond: compact groups (host sync)
-  // Above padded_max_rows, up to this many rows: the compact groups on the grouped thin kernel, which
-  // finds the group sizes on the device (no host sync, so graphs; Hopper). -1: MIXSERVE_THIN_GROUPED_MAX
-  // (default 0, off: an experiment).
+  // Past the skinny MoE and up to this many rows, ahead of the padded path: the compact groups on the
+  // grouped thin kernel, which finds the group sizes on the device (no host sync, so graphs; Hopper).
+  // -1: MIXSERVE_THIN_GROUPED_MAX (default 0, off: an experiment).
   int thin_grouped_max_rows = -1;
   bool programmatic_launch = true;  // PDL between kernels (sm_90); off: plain stream order
   bool kv_f32 = false;         // fp32 KV cache (exactness for tests); bf16 otherwise

@@ -204,12 +204,12 @@ TEST_F(ThinGemm, RejectsBadArguments) {
 // sequences (60 and 20 rows, thin up to 64 rows: mma.sync, then wgmma); 6 (18 and 6 rows; skinny
 // kernels for 1-2 rows and 1-4 pairs, so the padded MoE from 3 rows); 4 (12 and 4 rows; the skinny
 // MoE up to 8 pairs behind thin projections, the defaults' split); on Hopper 20 again with the MoE
-// on the grouped thin kernel from 9 rows (against cuBLASLt's per-expert GEMMs after a host sync).
+// on the grouped thin kernel from 3 rows (against the padded cuBLASLt path).
 class ThinGemmModel : public ::testing::TestWithParam<std::string> {};
 
 struct PathSetup {
   int seqs, skinny_rows, skinny_pairs, thin_rows, wgmma;
-  int padded_rows = 64, grouped_rows = 0;  // the MoE: padded up to padded_rows, then grouped thin up to grouped_rows
+  int grouped_rows = 0;  // the MoE on the grouped thin kernel up to this many rows (ahead of the padded path)
 };
 
 std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const PathSetup& setup) {
@@ -228,7 +228,6 @@ std::vector<std::vector<float>> RunSteps(const std::string& dir, int mode, const
   o.skinny_max_rows = setup.skinny_rows;
   o.skinny_max_pairs = setup.skinny_pairs;
   o.thin_max_rows = setup.thin_rows;
-  o.padded_max_rows = setup.padded_rows;
   o.thin_grouped_max_rows = setup.grouped_rows;
   auto model = CudaModel::Create(*config, dir, o);
   EXPECT_TRUE(model.ok()) << model.status().message();
@@ -265,7 +264,7 @@ TEST_P(ThinGemmModel, LogitsMatchTheCublasLtPath) {
   if (DeviceCount() == 0) GTEST_SKIP() << "skipped: no GPU";
   const std::string dir = testing::RepoRoot() + "/tests/data/" + GetParam();
   std::vector<PathSetup> setups = {{20, 16, 16, 64, 0}, {20, 16, 16, 64, 1}, {6, 2, 4, 16, 0}, {4, 2, 8, 16, 0}};
-  if (ThinGroupedSupported()) setups.push_back({20, 2, 4, 16, 1, 8, 64});  // the grouped thin MoE from 9 rows
+  if (ThinGroupedSupported()) setups.push_back({20, 2, 4, 16, 1, 64});  // the grouped thin MoE from 3 rows
   for (const PathSetup& setup : setups) {
     const auto lt = RunSteps(dir, 0, setup);
     ASSERT_EQ(lt.size(), 3u * setup.seqs);
