@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <tuple>
@@ -85,6 +87,51 @@ TEST_F(ThinGemm, MatchesLoop) {
       // fp32: accumulation order only; bf16 out: one rounding either side of a tie.
       EXPECT_LT(Err(got, want), c.y_f32 ? 1e-4 : 1e-2)
           << "wgmma=" << wgmma << " M=" << c.M << " N=" << c.N << " K=" << c.K << " splits=" << c.splits;
+    }
+  }
+  SetThinWgmma(-1);
+}
+
+// One-hot x rows (x[m][k] = 1 where k == m) make y[m][n] = W[n][m] exactly, with W's entries all
+// distinct: a wrong element names the W entry it holds, which tells a descriptor, swizzle, k-step or
+// accumulator-layout mistake apart (the first wrong elements are printed as "y[m][n] = W[n'][k']").
+TEST_F(ThinGemm, OneHotRowsPickWeightEntries) {
+  const int M = 64, K = 128;
+  for (int wgmma : {0, 1}) {
+    for (const int N : {128, 256}) {
+      SetThinWgmma(wgmma);
+      std::vector<float> x(static_cast<size_t>(M) * K, 0.0f), w(static_cast<size_t>(N) * K);
+      for (int m = 0; m < M; ++m) x[static_cast<size_t>(m) * K + (m + 37) % K] = 1.0f;
+      // Distinct bf16 values (exact in bf16 and in fp32 sums with zeros): sign, 128 mantissas, 128 binades.
+      for (size_t i = 0; i < w.size(); ++i) {
+        const float v = std::ldexp(1.0f + static_cast<float>((i >> 1) % 128) / 128.0f, static_cast<int>(i >> 8) - 100);
+        w[i] = (i & 1) ? -v : v;
+      }
+      w = RoundBf(w);
+      std::map<float, std::pair<int, int>> where;
+      for (int n = 0; n < N; ++n)
+        for (int k = 0; k < K; ++k) where.emplace(w[static_cast<size_t>(n) * K + k], std::pair{n, k});
+      ASSERT_EQ(where.size(), w.size()) << "the probe's weights must be distinct";
+      Dev<bf16> dx(ToBf(x)), dw(ToBf(w));
+      Dev<float> y(static_cast<size_t>(M) * N);
+      ASSERT_EQ(LaunchThinGemm(ThinDense(M, N, K, dx.get(), dw.get(), y.get(), N, false, 1), nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const auto got = y.Get();
+      int wrong = 0;
+      std::string first;
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n) {
+          const float want = w[static_cast<size_t>(n) * K + (m + 37) % K], g = got[static_cast<size_t>(m) * N + n];
+          if (g == want) continue;
+          if (++wrong <= 8) {
+            const auto it = where.find(g);
+            first += " y[" + std::to_string(m) + "][" + std::to_string(n) + "] = " +
+                     (it == where.end() ? std::to_string(g)
+                                        : "W[" + std::to_string(it->second.first) + "][" + std::to_string(it->second.second) + "]") +
+                     " (want W[" + std::to_string(n) + "][" + std::to_string((m + 37) % K) + "]);";
+          }
+        }
+      EXPECT_EQ(wrong, 0) << "wgmma=" << wgmma << " N=" << N << ":" << first;
     }
   }
   SetThinWgmma(-1);
