@@ -283,7 +283,8 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   if (options_.use_graphs && decode_only && timer == nullptr) {
     for (int b : kGraphBuckets) {
       if (b >= rows) {
-        const bool no_sync = config_.shape.num_experts <= 1 || b * k <= options_.skinny_max_pairs || Padded(b);
+        const bool no_sync =
+            config_.shape.num_experts <= 1 || b * k <= options_.skinny_max_pairs || Padded(b) || ThinGrouped(b);
         if (no_sync && b <= options_.max_batch_tokens &&
             b <= options_.max_logit_rows && b + 1 <= options_.max_seqs + 1) {
           bucket = b;

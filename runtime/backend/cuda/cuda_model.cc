@@ -67,6 +67,10 @@ Status CudaModel::Init(const std::string& model_dir) {
     options_.thin_max_rows = std::min(EnvInt("MIXSERVE_THIN_MAX_ROWS", CudaModelOptions::kDefaultThinMaxRows),
                                       kThinGemmMaxRows);
   }
+  if (options_.thin_grouped_min_rows < 0) {
+    options_.thin_grouped_min_rows = EnvInt("MIXSERVE_THIN_GROUPED_MIN", options_.padded_max_rows + 1);
+  }
+  if (options_.thin_grouped_max_rows < 0) options_.thin_grouped_max_rows = EnvInt("MIXSERVE_THIN_GROUPED_MAX", 128);
   if (Status st = weights_.Allocate(config_); !st.ok()) return st;
   if (options_.random_weights) {
     if (Status st = weights_.FillRandom(options_.seed); !st.ok()) return st;

@@ -48,6 +48,13 @@ struct CudaModelOptions {
   int thin_max_rows = -1;      // above skinny_max_rows, up to this many (<= 64): the thin kernel (ThinGemmEnabled)
   int padded_max_rows = 64;    // above that, up to this many rows: per-expert GEMMs over padded rows
                                // (no host sync, so graphs); beyond: compact groups (host sync)
+  // From thin_grouped_min_rows to thin_grouped_max_rows rows (and past the skinny MoE), ahead of the
+  // padded path: the compact groups on the grouped thin kernel, which finds the group sizes on the
+  // device (no host sync, so graphs; Hopper). -1: MIXSERVE_THIN_GROUPED_MIN / _MAX, by default
+  // padded_max_rows + 1 to 128 (H200 bs128: 4,486.8 tok/s graphed vs 4,309.5 on per-expert cuBLASLt;
+  // bs256 5,995 vs 7,694 and bs16-64 20-30% under the padded path, 2026-11-27, so not there).
+  int thin_grouped_min_rows = -1;
+  int thin_grouped_max_rows = -1;
   bool programmatic_launch = true;  // PDL between kernels (sm_90); off: plain stream order
   bool kv_f32 = false;         // fp32 KV cache (exactness for tests); bf16 otherwise
   // Prompts from position 0 at least this long use the tensor-core attention (DensePrefill); 0 keeps
@@ -107,6 +114,7 @@ class CudaModel : public Backend {
   Status RunSkinnyExperts(int layer, int rows);  // the experts after routing, skinny GEMMs (no router)
   Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);
   bool Padded(int rows) const;  // the padded-groups MoE path for this many rows
+  bool ThinGrouped(int rows) const;  // the grouped thin kernel's MoE path for this many rows
   int PaddedStride(int rows) const;
   Status Run(const ForwardBatch& batch, bool greedy);
 

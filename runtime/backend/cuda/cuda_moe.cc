@@ -31,9 +31,17 @@ int PaddedMaxRows(const CudaModelOptions& o, const cpu::ModelShape& s) {
 
 }  // namespace
 
+bool CudaModel::ThinGrouped(int R) const {
+  const cpu::ModelShape& s = config_.shape;
+  return s.num_experts > 1 && R >= options_.thin_grouped_min_rows && R <= options_.thin_grouped_max_rows &&
+         R * std::max(s.experts_per_token, 1) > options_.skinny_max_pairs && ThinGemmEnabled() && ThinGroupedSupported() &&
+         s.hidden_size % 64 == 0 && s.intermediate_size % 64 == 0;
+}
+
 bool CudaModel::Padded(int R) const {
   const int k = std::max(config_.shape.experts_per_token, 1);
-  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= PaddedMaxRows(options_, config_.shape);
+  return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= PaddedMaxRows(options_, config_.shape) &&
+         !ThinGrouped(R);
 }
 
 // Rows per expert in the padded path: at least 32, because cuBLASLt's M=16 GEMMs measured slower
@@ -98,6 +106,7 @@ Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
     // can be a CUDA graph; the extra rows cost little while the GEMMs are weight-bound.
     return RunPaddedExperts(lt_, stream_, m, PaddedStride(R), GetMoeSwitches().batched);
   }
+  if (ThinGrouped(R)) return RunThinGroupedExperts(stream_, m, pairs, sms_);
   std::vector<int32_t> off(E + 1);
   if (E == 1) {
     off = {0, pairs};

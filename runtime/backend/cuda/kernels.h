@@ -144,8 +144,18 @@ struct ThinGemmArgs {
   int64_t ldy = 0, stride_y = 0;
   bool accumulate = false;
   int splits = 1;  // 1, 2, 4 or 8; K % (64 * splits) == 0
+  // Grouped rows (Hopper only): group g (< groups) owns rows [group_offsets[g], group_offsets[g + 1]) of x
+  // and y (ldx / ldy apart; stride_x / stride_y unused) and the weights at w + g * stride_w. The offsets
+  // live on the device (written by an earlier kernel, read after the PDL wait), so no host sync; batch is
+  // then an upper bound on the number of 64-row tiles, ThinGroupedTiles(), and M is not used.
+  const int32_t* group_offsets = nullptr;
+  int groups = 0;
 };
 cudaError_t LaunchThinGemm(const ThinGemmArgs& args, cudaStream_t stream);
+// Whether this GPU runs grouped rows (Hopper: the wgmma kernel).
+bool ThinGroupedSupported();
+// The most 64-row tiles `rows` rows split into `groups` groups can take: the grid depth of a grouped launch.
+inline int ThinGroupedTiles(int rows, int groups) { return rows / 64 + groups; }
 // The plain product y (M, N) (+)= x (M, K) . W (N, K)^T: contiguous x and W rows, fp32 y rows ldy apart.
 inline ThinGemmArgs ThinDense(int M, int N, int K, const bf16* x, const bf16* w, float* y, int64_t ldy,
                               bool accumulate, int splits) {
@@ -163,6 +173,12 @@ inline ThinGemmArgs ThinDense(int M, int N, int K, const bf16* x, const bf16* w,
   a.splits = splits;
   return a;
 }
+// The same product on Hopper's warpgroup MMA (thin_wgmma.cu: both operands through a shared-memory
+// ring, the 64 x 128 accumulator tile in registers); LaunchThinGemm uses it for M > 16 on sm_90 when
+// ThinWgmmaEnabled (MIXSERVE_THIN_WGMMA=1, default off; SetThinWgmma(0 / 1) for tests, -1: the switch).
+cudaError_t LaunchThinWgmma(const ThinGemmArgs& args, cudaStream_t stream);
+bool ThinWgmmaEnabled();
+void SetThinWgmma(int on);
 // Whether the thin kernel takes this operand shape: 1 <= M <= 64, K % 64 == 0, 16-byte aligned rows.
 bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, int64_t ldw);
 // The K split for N x K weights (batch matrices) on `sms` SMs: 1, 2, 4 or 8, doubling while the

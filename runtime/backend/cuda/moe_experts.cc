@@ -9,6 +9,44 @@
 namespace mixserve::cuda {
 namespace {
 
+int DeviceSms() {
+  static const int sms = [] {
+    int device = 0, n = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+      return 1;
+    }
+    return n;
+  }();
+  return sms;
+}
+
+// One strided-batched expert GEMM: on the thin kernel under MIXSERVE_THIN_MOE=1 where it takes the
+// shape (at most 64 rows; the wgmma version for 17-64 rows under MIXSERVE_THIN_WGMMA=1), else cuBLASLt.
+Status RunBatched(LtGemm& lt, cudaStream_t stream, const GemmSpec& g, const char* what) {
+  if (GetMoeSwitches().thin && ThinGemmEnabled() && !g.w_kn && g.alpha == 1.0f && g.beta == 0.0f &&
+      ThinGemmApplies(g.M, g.K, g.x, g.ldx, g.w, g.ldw)) {
+    ThinGemmArgs t;
+    t.M = g.M;
+    t.N = g.N;
+    t.K = g.K;
+    t.batch = g.batch;
+    t.x = g.x;
+    t.ldx = g.ldx;
+    t.stride_x = g.stride_x;
+    t.w = g.w;
+    t.ldw = g.ldw;
+    t.stride_w = g.stride_w;
+    t.y = g.y;
+    t.y_f32 = g.y_f32;
+    t.ldy = g.ldy;
+    t.stride_y = g.stride_y;
+    t.splits = ThinGemmSplits(g.N, g.K, g.batch, DeviceSms());
+    return Cuda(what, LaunchThinGemm(t, stream));
+  }
+  MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, g));
+  return Cuda(what, cudaSuccess);  // marks the kernel timer
+}
+
 // gate/up over E groups of S rows (group stride S rows in xs/gu), SiLU * up on the rows that hold a
 // pair, then down into out (padding rows of act and out hold leftovers: nothing reads them).
 // tune: whether LtGemm may time these shapes (not where S follows the routing, which changes from
@@ -33,8 +71,7 @@ Status BatchedGemms(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S,
   gu.stride_y = S * 2 * I;
   gu.tune = tune;
   gu.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 2;
-  MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, gu));
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", cudaSuccess));  // marks the kernel timer
+  MIXSERVE_CUDA_RETURN_IF_ERROR(RunBatched(lt, stream, gu, "moe gate_up gemm"));
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMulPadded(m.act, m.gu, m.offsets, m.E, S, m.I, stream)));
   GemmSpec dn;
   dn.M = S;
@@ -53,8 +90,7 @@ Status BatchedGemms(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S,
   dn.stride_y = S * H;
   dn.tune = tune;
   dn.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 1;
-  MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, dn));
-  return Cuda("moe down gemm", cudaSuccess);
+  return RunBatched(lt, stream, dn, "moe down gemm");
 }
 
 }  // namespace
@@ -89,6 +125,7 @@ const MoeSwitches& GetMoeSwitches() {
     v.prefill_pad_percent = std::max(EnvInt("MIXSERVE_MOE_PREFILL_PAD", 33), 0);
     v.padded_max_rows = std::max(EnvInt("MIXSERVE_MOE_PADDED_MAX", 0), 0);
     v.lt_bucket = std::max(EnvInt("MIXSERVE_LT_BUCKET", 0), 0);
+    v.thin = EnvInt("MIXSERVE_THIN_MOE", 0) != 0;
     return v;
   }();
   return s;
@@ -111,6 +148,43 @@ Status RunPaddedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, in
                                          false));
   }
   return Cuda("moe down gemm", cudaSuccess);
+}
+
+Status RunThinGroupedExperts(cudaStream_t stream, const MoeExperts& m, int pairs, int sms) {
+  if (pairs > m.max_rows) return Status::Internal("grouped thin MoE: pairs exceed the scratch");
+  const int64_t H = m.H, I = m.I;
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(m.xs, m.xn, m.sorted_pairs, m.k, pairs, m.H, stream)));
+  ThinGemmArgs gu;
+  gu.M = 64;  // unused with groups
+  gu.N = 2 * m.I;
+  gu.K = m.H;
+  gu.batch = ThinGroupedTiles(pairs, m.E);
+  gu.x = m.xs;
+  gu.ldx = H;
+  gu.w = m.w13;
+  gu.ldw = H;
+  gu.stride_w = 2 * I * H;
+  gu.y = m.gu;
+  gu.y_f32 = false;
+  gu.ldy = 2 * I;
+  gu.group_offsets = m.offsets;
+  gu.groups = m.E;
+  gu.splits = ThinGemmSplits(gu.N, gu.K, gu.batch, sms);
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", LaunchThinGemm(gu, stream)));
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(m.act, m.gu, pairs, m.I, stream)));
+  ThinGemmArgs dn = gu;
+  dn.N = m.H;
+  dn.K = m.I;
+  dn.x = m.act;
+  dn.ldx = I;
+  dn.w = m.w2;
+  dn.ldw = I;
+  dn.stride_w = H * I;
+  dn.y = m.out;
+  dn.y_f32 = true;
+  dn.ldy = H;
+  dn.splits = ThinGemmSplits(dn.N, dn.K, dn.batch, sms);
+  return Cuda("moe down gemm", LaunchThinGemm(dn, stream));
 }
 
 int64_t MoeScratchRows(int64_t max_tokens, int E, int k, int padded_max_rows) {

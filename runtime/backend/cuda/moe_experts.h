@@ -80,8 +80,14 @@ struct MoeSwitches {
   int prefill_pad_percent = 33;
   int padded_max_rows = 0;  // 0: CudaModelOptions::padded_max_rows
   int lt_bucket = 0;
+  bool thin = false;  // MIXSERVE_THIN_MOE=1: the strided-batched expert GEMMs on the thin kernel (experiment)
 };
 const MoeSwitches& GetMoeSwitches();
+
+// Compact layout on the grouped thin kernel (Hopper): gather the pairs' rows in expert order, then
+// gate/up, SiLU * up and down over each expert's rows, the kernel reading the group sizes from
+// m.offsets on the device: no host sync, so graph-safe. sms sizes the K split.
+Status RunThinGroupedExperts(cudaStream_t stream, const MoeExperts& m, int pairs, int sms);
 
 // Padded layout: sorted_pairs as the router writes it with pad_stride S (expert e's pairs at rows
 // [e * S, e * S + count_e)); every expert runs over its S rows (rows past its count are zeros).

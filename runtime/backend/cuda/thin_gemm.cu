@@ -15,34 +15,28 @@
 #include "runtime/backend/cuda/common.cuh"
 #include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
+#include "runtime/backend/cuda/thin_gemm.cuh"
 
 namespace mixserve::cuda {
 namespace {
 
-constexpr int kBN = 128;       // weight rows (output columns) per CTA
+using thin::CpAsync;
+using thin::CpAsyncCommit;
+using thin::CpAsyncWait;
+using thin::kBN;
+using thin::kKC;
+using thin::kMaxM;
+using thin::kPartBytes;
+using thin::kPartLd;
+using thin::kThreads;
+using thin::Store;
+using thin::Swz;
+
 constexpr int kWarpN = 32;     // per warp: 4 n8 tiles
-constexpr int kKC = 64;        // K elements per stage: one 128-byte smem row per x row
 constexpr int kStages = 4;     // x ring depth
-constexpr int kThreads = 128;  // 4 warps
-constexpr int kMaxM = 64;
-constexpr int kStageX = kMaxM * kKC;                      // bf16 elements of one x stage
-constexpr int kRingBytes = kStages * kStageX * 2;         // 32 KiB
-constexpr int kPartLd = kBN + 8;                          // fp32 partial tile row (padded: fewer conflicts)
-constexpr int kPartBytes = kMaxM * kPartLd * 4;           // 34 KiB
+constexpr int kStageX = kMaxM * kKC;               // bf16 elements of one x stage
+constexpr int kRingBytes = kStages * kStageX * 2;  // 32 KiB
 constexpr int kSmemBytes = kRingBytes > kPartBytes ? kRingBytes : kPartBytes;
-
-// 16-byte chunk `ch` (0..7) of x row `r` in a stage lives at chunk ch ^ (r & 7): the 8 rows a
-// fragment load touches fall on different banks.
-__device__ __forceinline__ int Swz(int r, int ch) { return r * kKC + ((ch ^ (r & 7)) << 3); }
-
-__device__ __forceinline__ void CpAsync(void* dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(SmemAddr(dst)), "l"(src));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
-}
 
 // c (16x8 fp32) += a (16x16 bf16) . b (16x8 bf16).
 __device__ __forceinline__ void Mma16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
@@ -52,11 +46,6 @@ __device__ __forceinline__ void Mma16816(float (&c)[4], uint32_t a0, uint32_t a1
       "{%0,%1,%2,%3};"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void Store(float* y, float v, bool acc) { *y = acc ? *y + v : v; }
-__device__ __forceinline__ void Store(bf16* y, float v, bool acc) {
-  *y = __float2bfloat16(acc ? __bfloat162float(*y) + v : v);
 }
 
 // The k permutation: in each 32-column block, lane quad q (= lane % 4) holds columns 8q..8q+7 of its
@@ -168,9 +157,7 @@ __global__ void __launch_bounds__(kThreads, 3) ThinGemmKernel(ThinGemmArgs a) {
         }
     return;
   }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // Split K: the partial tile to shared memory (the x ring is done), then CTA `slice` of the cluster
-  // adds rows slice, slice + S, ... of all S partials in slice order and stores them.
+  // Split K: the partial tile to shared memory (the x ring is done), then the cluster's sum.
   __syncthreads();
   float* part = reinterpret_cast<float*>(smem_raw);
 #pragma unroll
@@ -182,27 +169,8 @@ __global__ void __launch_bounds__(kThreads, 3) ThinGemmKernel(ThinGemmArgs a) {
         const int m = mt * 16 + row8 + h * 8, c = warp * kWarpN + t * 8 + 2 * quad;
         *reinterpret_cast<float2*>(part + m * kPartLd + c) = make_float2(acc[mt][t][2 * h], acc[mt][t][2 * h + 1]);
       }
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-  const uint32_t local = SmemAddr(part);
-  for (int m = slice; m < a.M; m += a.splits) {
-    const int c = tid;  // kThreads == kBN: one column per thread
-    const int n = n_base + c;
-    float s = 0.0f;
-    for (int r = 0; r < a.splits; ++r) {
-      uint32_t remote;
-      asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(r));
-      float v;
-      asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote + 4u * (m * kPartLd + c)));
-      s += v;
-    }
-    if (n < a.N) Store(y + static_cast<int64_t>(m) * a.ldy + n, s, a.accumulate);
-  }
-  // No CTA may leave while another still reads its shared memory.
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
+  thin::ClusterSumStore(part, a, a.M, n_base, slice, y);
 }
-static_assert(kThreads == kBN, "the split-K sum gives each thread one column");
-
 bool ClustersSupported() {
   static const bool ok = [] {
     int dev = 0, major = 0;
@@ -218,8 +186,7 @@ cudaError_t LaunchMT(const ThinGemmArgs& a, cudaStream_t stream) {
   static const cudaError_t attr = cudaFuncSetAttribute(ThinGemmKernel<MT, OutT>,
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   if (attr != cudaSuccess) return attr;
-  return LaunchKernelInClusters(ThinGemmKernel<MT, OutT>, dim3((a.N + kBN - 1) / kBN, a.splits, a.batch), dim3(kThreads),
-                                kSmemBytes, stream, dim3(1, a.splits, 1), a);
+  return thin::Launch(ThinGemmKernel<MT, OutT>, a, kSmemBytes, stream);
 }
 
 template <typename OutT>
@@ -238,6 +205,8 @@ std::atomic<int> g_thin_mode{-1};
 
 }  // namespace
 
+bool ThinGroupedSupported() { return ClustersSupported(); }
+
 void SetThinGemm(int on) { g_thin_mode.store(on == 0 || on == 1 ? on : -1); }
 
 bool ThinGemmEnabled() {
@@ -253,6 +222,9 @@ bool ThinGemmApplies(int M, int K, const void* x, int64_t ldx, const void* w, in
 }
 
 int ThinGemmSplits(int N, int K, int batch, int sms) {
+  // MIXSERVE_THIN_SPLITS=S (experiments): S slices wherever K allows it.
+  static const int forced = EnvInt("MIXSERVE_THIN_SPLITS", 0);
+  if ((forced == 1 || forced == 2 || forced == 4 || forced == 8) && K % (forced * kKC) == 0) return forced;
   const int64_t tiles = static_cast<int64_t>((N + kBN - 1) / kBN) * batch;
   const int64_t slots = static_cast<int64_t>(std::max(sms, 1)) * 3;  // resident CTAs (register-bound)
   int best = 1;
@@ -266,11 +238,17 @@ int ThinGemmSplits(int N, int K, int batch, int sms) {
 
 cudaError_t LaunchThinGemm(const ThinGemmArgs& args, cudaStream_t stream) {
   ThinGemmArgs a = args;
-  if (!ThinGemmApplies(a.M, a.K, a.x, a.ldx, a.w, a.ldw) || a.N < 1 || a.batch < 1 ||
+  if (!ThinGemmApplies(a.group_offsets ? kMaxM : a.M, a.K, a.x, a.ldx, a.w, a.ldw) || a.N < 1 || a.batch < 1 ||
       (a.splits != 1 && a.splits != 2 && a.splits != 4 && a.splits != 8) || a.K % (a.splits * kKC) != 0) {
     return cudaErrorInvalidValue;
   }
+  if (a.group_offsets != nullptr) {
+    // Grouped rows: 64-row tiles, only on the wgmma kernel (Hopper).
+    if (a.groups < 1 || !ClustersSupported()) return cudaErrorInvalidValue;
+    return LaunchThinWgmma(a, stream);
+  }
   if (!ClustersSupported()) a.splits = 1;  // before Hopper: no clusters, one slice
+  else if (a.M > 16 && ThinWgmmaEnabled()) return LaunchThinWgmma(a, stream);
   return a.y_f32 ? LaunchOut<float>(a, stream) : LaunchOut<bf16>(a, stream);
 }
 
