@@ -111,7 +111,8 @@ class CudaModel : public Backend {
   // The router, then the experts. With `unnormed` (the residual rows before the post-attention norm,
   // which the fused O kernel then skipped) the router norms them into xn_f_ / xn_b_ first.
   Status RunMoe(int layer, int rows, const float* unnormed = nullptr);
-  Status RunSkinnyExperts(int layer, int rows);  // the experts after routing, skinny GEMMs (no router)
+  // The experts after routing, skinny GEMMs (no router); without gate_up only the down projection.
+  Status RunSkinnyExperts(int layer, int rows, bool gate_up = true);
   Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);
   bool Padded(int rows) const;  // the padded-groups MoE path for this many rows
   bool ThinGrouped(int rows) const;  // the grouped thin kernel's MoE path for this many rows

@@ -52,15 +52,18 @@ int CudaModel::PaddedStride(int R) const {
 }
 
 // The experts of layer l for R routed rows (the router has filled offsets_ / sorted_pairs_): the
-// gathered gate_up skinny GEMM into act_f_, then the down one into moe_out_ (RunMoe's skinny branch).
-Status CudaModel::RunSkinnyExperts(int l, int R) {
+// gathered gate_up skinny GEMM into act_f_ (unless the routed gate/up kernel did), then the down one
+// into moe_out_ (RunMoe's skinny branch).
+Status CudaModel::RunSkinnyExperts(int l, int R, bool gate_up) {
   const cpu::ModelShape& s = config_.shape;
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
   // A token's k experts are distinct: no expert gets more than R pairs.
   const SkinnyArgs a = SkinnyExpertGateUp(w.w13, E, H, I, k, pairs, R, offsets_, sorted_pairs_, xn_f_, act_f_);
-  for (int c = LaunchCopies("gate_up"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+  for (int c = gate_up ? LaunchCopies("gate_up") : 0; c > 0; --c) {
+    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+  }
   const SkinnyArgs b = SkinnyExpertDown(w.w2, E, H, I, pairs, R, offsets_, act_f_, moe_out_);
   for (int c = LaunchCopies("down"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe down", LaunchSkinnyGemm(b, stream_)));
   return Status::Ok();
@@ -71,6 +74,32 @@ Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
+  if (unnormed != nullptr && pairs <= options_.skinny_max_pairs && RoutedGateUpEnabled() &&
+      RoutedGateUpApplies(R, H, I, E, k)) {
+    RoutedGateUpArgs g;
+    g.x = unnormed;
+    g.norm_w = w.post_norm;
+    g.eps = s.rms_norm_eps;
+    g.router = w.router;
+    g.w13 = w.w13;
+    g.T = R;
+    g.H = H;
+    g.I = I;
+    g.E = E;
+    g.k = k;
+    g.act = act_f_;
+    g.topk_ids = topk_ids_;
+    g.topk_w = topk_w_;
+    g.offsets = offsets_;
+    g.sorted_pairs = sorted_pairs_;
+    g.pos_of_pair = pos_of_pair_;
+    g.expert_hits = experts_touched_ + l;
+    g.blocks = 2 * sms_;
+    for (int c = LaunchCopies("gate_up"); c > 0; --c) {
+      MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router+gate_up", LaunchRoutedGateUp(g, stream_)));
+    }
+    return RunSkinnyExperts(l, R, /*gate_up=*/false);
+  }
   for (int c = LaunchCopies("router"); c > 0; --c) {
     if (unnormed != nullptr) {  // the router norms the rows into xn_f_ / xn_b_ first
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router", LaunchNormRouter(unnormed, w.post_norm, s.rms_norm_eps, xn_f_, xn_b_,

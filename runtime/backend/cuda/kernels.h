@@ -353,6 +353,33 @@ cudaError_t LaunchNormRouter(const float* x, const float* g, float eps, float* x
                              int32_t* sorted_pairs, int32_t* pos_of_pair, int32_t* expert_hits, int pad_stride,
                              cudaStream_t stream);
 
+// ---- routed_gate_up.cu ----
+// Batch-1/2 decode: the post-attention RMSNorm, the router and the selected experts' gate/up
+// projection in one kernel (every block norms and routes the rows itself, so no router kernel and
+// no grid-wide wait sit between the O projection and the expert stream). Outputs are those of
+// LaunchNormRouter (without xn) then the skinny gate/up GEMM: the routing arrays and act, SiLU(gate)
+// * up per (token, slot) pair in expert-sorted order. MIXSERVE_ROUTED_GATE_UP=1 turns it on.
+struct RoutedGateUpArgs {
+  const float* x = nullptr;       // (T, H) residual rows after the O projection, not normed
+  const float* norm_w = nullptr;  // (H) post-attention norm weight
+  float eps = 0;
+  const bf16* router = nullptr;   // (E, H)
+  const bf16* w13 = nullptr;      // E matrices (2I, H): gate rows, then up rows
+  int T = 0, H = 0, I = 0, E = 0, k = 0;
+  float* act = nullptr;           // (T * k, I)
+  int32_t* topk_ids = nullptr;
+  float* topk_w = nullptr;
+  int32_t* offsets = nullptr;     // E + 1
+  int32_t* sorted_pairs = nullptr;
+  int32_t* pos_of_pair = nullptr;
+  int32_t* expert_hits = nullptr;  // += experts with pairs (may be null)
+  int blocks = 0;                  // grid size; 0: two per multiprocessor
+  bool early = false;              // set by the launcher
+};
+bool RoutedGateUpApplies(int T, int H, int I, int E, int k);
+bool RoutedGateUpEnabled();
+cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream);
+
 // ---- moe_grouped.cu ----
 // out[p, :] = x[gather[p] / div, :] for p < n (bf16 rows of width H).
 cudaError_t LaunchGatherRows(bf16* out, const bf16* x, const int32_t* gather, int div, int n, int H,

@@ -9,12 +9,11 @@
 #include "runtime/backend/cuda/common.cuh"
 #include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernels.h"
+#include "runtime/backend/cuda/router.cuh"
 
 namespace mixserve::cuda {
 namespace {
 
-constexpr int kMaxExperts = 16;
-constexpr int kMaxTopK = 8;
 constexpr int kRouterThreads = 256;
 
 // acc[e] += router[e, c..c+8) . x[c..c+8) over this thread's columns c = threadIdx.x * 8 + i * kThreads * 8
@@ -33,32 +32,6 @@ __device__ __forceinline__ void AddLogits(const float* x, const bf16* router, in
       }
     }
   }
-}
-
-// Softmax over the E logits in p (left as probabilities), then the top k by descending probability
-// (exact ties to the lower index, as the CPU oracle), their weights renormalised to sum to 1.
-__device__ __forceinline__ void SoftmaxTopK(float (&p)[kMaxExperts], int E, int k, int (&ids)[kMaxTopK],
-                                            float (&w)[kMaxTopK]) {
-  float mx = -FLT_MAX;
-  for (int e = 0; e < E; ++e) mx = fmaxf(mx, p[e]);
-  float sum = 0.0f;
-  for (int e = 0; e < E; ++e) {
-    p[e] = expf(p[e] - mx);
-    sum += p[e];
-  }
-  for (int e = 0; e < E; ++e) p[e] /= sum;
-  bool taken[kMaxExperts] = {};
-  float picked_sum = 0.0f;
-  for (int j = 0; j < k; ++j) {
-    int best = -1;
-    for (int e = 0; e < E; ++e) {
-      if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
-    }
-    taken[best] = true;
-    ids[j] = best;
-    picked_sum += p[best];
-  }
-  for (int j = 0; j < k; ++j) w[j] = p[ids[j]] / picked_sum;
 }
 
 // Token t's logits from every thread's acc (warp sums to `partial`, then thread 0 adds the warps in

@@ -245,6 +245,76 @@ TEST_F(DecodeFusion, NormInRouterMatchesLastBlockNorm) {
             cudaErrorInvalidValue);
 }
 
+// The routed gate/up kernel (norm + router + gate/up in one launch) against LaunchNormRouter then the
+// skinny gate/up GEMM: identical expert ids, grouping and counts, weights within 2e-6, act within 1e-5;
+// with the default grid and with 3 blocks (every warp then takes many row pairs); act is poisoned
+// (NaN) first, so a row pair left unwritten fails. Rows longer than 4096 take the router's tail loop.
+TEST_F(DecodeFusion, RoutedGateUpMatchesNormRouterThenSkinny) {
+  for (int R : {1, 2})
+  for (auto [H, I] : {std::pair{4096, 1536}, std::pair{1024, 200}, std::pair{4608, 64}})
+  for (auto [E, k] : {std::pair{8, 2}, std::pair{4, 1}, std::pair{6, 3}})
+  for (int blocks : {0, 3}) {
+    SCOPED_TRACE(::testing::Message() << "rows=" << R << " H=" << H << " I=" << I << " E=" << E << " k=" << k
+                                      << " blocks=" << blocks);
+    ASSERT_TRUE(RoutedGateUpApplies(R, H, I, E, k));
+    const int pairs = R * k;
+    auto x = Rand(rng_, static_cast<size_t>(R) * H), g = Rand(rng_, H, 0.5f);
+    auto router = ToBf(Rand(rng_, static_cast<size_t>(E) * H, 0.05f));
+    auto w13 = ToBf(Rand(rng_, static_cast<size_t>(E) * 2 * I * H, 0.05f));
+    const std::vector<float> poison(static_cast<size_t>(pairs) * I, NAN);
+    Dev<float> dx(x), dg(g), xn(static_cast<size_t>(R) * H), act(poison), act_ref(poison);
+    Dev<bf16> drouter(router), dw(w13);
+    Dev<int32_t> ids(pairs), ids_ref(pairs), off(E + 1), off_ref(E + 1), sp(pairs), sp_ref(pairs), pop(pairs), pop_ref(pairs);
+    Dev<int32_t> touched(std::vector<int32_t>{0}), touched_ref(std::vector<int32_t>{0});
+    Dev<float> tw(pairs), tw_ref(pairs);
+    ASSERT_EQ(LaunchNormRouter(dx.get(), dg.get(), 1e-5f, xn.get(), nullptr, drouter.get(), R, H, E, k, ids_ref.get(),
+                               tw_ref.get(), off_ref.get(), sp_ref.get(), pop_ref.get(), touched_ref.get(), 0, nullptr),
+              cudaSuccess);
+    ASSERT_EQ(LaunchSkinnyGemm(SkinnyExpertGateUp(dw.get(), E, H, I, k, pairs, R, off_ref.get(), sp_ref.get(), xn.get(),
+                                                  act_ref.get()),
+                               nullptr),
+              cudaSuccess);
+    RoutedGateUpArgs a;
+    a.x = dx.get();
+    a.norm_w = dg.get();
+    a.eps = 1e-5f;
+    a.router = drouter.get();
+    a.w13 = dw.get();
+    a.T = R;
+    a.H = H;
+    a.I = I;
+    a.E = E;
+    a.k = k;
+    a.act = act.get();
+    a.topk_ids = ids.get();
+    a.topk_w = tw.get();
+    a.offsets = off.get();
+    a.sorted_pairs = sp.get();
+    a.pos_of_pair = pop.get();
+    a.expert_hits = touched.get();
+    a.blocks = blocks;
+    ASSERT_EQ(LaunchRoutedGateUp(a, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(ids.Get(), ids_ref.Get()) << "expert ids";
+    EXPECT_LT(Err(tw.Get(), tw_ref.Get()), 2e-6) << "weights";
+    EXPECT_EQ(off.Get(), off_ref.Get()) << "offsets";
+    EXPECT_EQ(sp.Get(), sp_ref.Get()) << "sorted_pairs";
+    EXPECT_EQ(pop.Get(), pop_ref.Get()) << "pos_of_pair";
+    EXPECT_EQ(touched.Get(), touched_ref.Get()) << "experts touched";
+    EXPECT_LT(Err(act.Get(), act_ref.Get()), 1e-5) << "SiLU(gate) * up";
+  }
+  EXPECT_FALSE(RoutedGateUpApplies(3, 4096, 14336, 8, 2));   // batch 1-2 only
+  EXPECT_FALSE(RoutedGateUpApplies(1, 4096, 14336, 16, 2));  // one warp per expert: E <= 8
+  EXPECT_FALSE(RoutedGateUpApplies(2, 8192, 14336, 8, 2));   // the rows must fit 48 KB of shared memory
+  RoutedGateUpArgs bad;
+  bad.T = 1;
+  bad.H = 4096;
+  bad.I = 14336;
+  bad.E = 8;
+  bad.k = 2;
+  EXPECT_EQ(LaunchRoutedGateUp(bad, nullptr), cudaErrorInvalidValue);
+}
+
 // The batch-1/2 MoE down projection: the general kernel (SetSkinnySplit 0) and the split kernel with
 // 1, 2 and 4 K slices, against a double-precision loop; each run twice must give identical outputs.
 TEST_F(DecodeFusion, SplitKDownProjectionMatchesLoop) {

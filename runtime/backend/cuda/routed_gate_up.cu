@@ -1,0 +1,211 @@
+// Batch-1/2 decode: post-attention RMSNorm + router + the selected experts' gate/up projection (SiLU
+// * up) in one kernel. Each block norms the rows and routes them itself (the same arithmetic in
+// every block, so the same experts), then its warps stream gate/up weight row pairs; there is no
+// router kernel between the O projection and the expert stream, and so one grid-wide wait fewer per
+// layer. Block 0 also writes the router's outputs for the down projection and the next combine.
+#include <algorithm>
+
+#include "runtime/backend/cuda/common.cuh"
+#include "runtime/backend/cuda/decode_dot.cuh"
+#include "runtime/backend/cuda/env_switch.h"
+#include "runtime/backend/cuda/kernels.h"
+#include "runtime/backend/cuda/router.cuh"
+
+namespace mixserve::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kRouterLoads = 16;  // router columns kept in registers per lane: lane * 8 + i * 256, H <= 4096
+constexpr int kUnroll = 4;        // 16-byte loads in flight per weight row and lane
+constexpr int kMaxRows = 2;
+constexpr int kMaxPairs = kMaxRows * kMaxTopK;
+
+// Activation rows read from the block's shared-memory copy of the normed rows.
+template <int N>
+struct SmemRows {
+  const float* row[N];
+  __device__ __forceinline__ void operator()(int t, int k, float* v) {
+    const float4 a = *reinterpret_cast<const float4*>(row[t] + k);
+    const float4 b = *reinterpret_cast<const float4*>(row[t] + k + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  }
+};
+
+// Gate row j and up row j of one expert against its N sorted pairs [begin, begin + N).
+template <int N>
+__device__ __forceinline__ void GateUpRows(const RoutedGateUpArgs& a, const float* xs, const int* sorted_s, int begin,
+                                           const bf16* w0, const bf16* w1, int j, uint4 (&wv)[2][kUnroll]) {
+  SmemRows<N> in;
+#pragma unroll
+  for (int t = 0; t < N; ++t) in.row[t] = xs + (sorted_s[begin + t] / a.k) * a.H;
+  float acc[2][N];
+#pragma unroll
+  for (int t = 0; t < N; ++t) acc[0][t] = acc[1][t] = 0.0f;
+  Dot2<N, kUnroll>(w0, w1, a.H, in, acc, wv);
+#pragma unroll
+  for (int t = 0; t < N; ++t) {
+    const float g = WarpSum(acc[0][t]), u = WarpSum(acc[1][t]);
+    if ((threadIdx.x & 31) == 0) a.act[static_cast<int64_t>(begin + t) * a.I + j] = Silu(g) * u;
+  }
+}
+
+template <int TT>
+__global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpArgs a) {
+  extern __shared__ __align__(16) float xs[];  // (TT, H): the normed rows
+  __shared__ float red_s[32];
+  __shared__ float logit_s[TT][kMaxExperts];
+  __shared__ int ids_s[kMaxPairs], sorted_s[kMaxPairs], active_s[kMaxPairs];
+  __shared__ float w_s[kMaxPairs];
+  __shared__ int off_s[kMaxExperts + 1];
+  __shared__ int n_active_s;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, tid = threadIdx.x;
+  const int H = a.H, E = a.E, k = a.k;
+  // Router row `warp` before the PDL wait: weights never depend on the previous kernel.
+  const bf16* rrow = a.router + static_cast<int64_t>(warp) * H;
+  uint4 wr[kRouterLoads];
+#pragma unroll
+  for (int i = 0; i < kRouterLoads; ++i) {
+    const int c = lane * 8 + i * 256;
+    wr[i] = warp < E && c < H ? __ldg(reinterpret_cast<const uint4*>(rrow + c)) : make_uint4(0, 0, 0, 0);
+  }
+  GridDepWait();
+  // RMSNorm: xs = g * (x * inv_rms), the split router's expression.
+  for (int t = 0; t < TT; ++t) {
+    const float4* xr = reinterpret_cast<const float4*>(a.x + static_cast<int64_t>(t) * H);
+    float4* xt = reinterpret_cast<float4*>(xs + t * H);
+    float ss = 0.0f;
+#pragma unroll 4
+    for (int c4 = tid; c4 * 4 < H; c4 += kThreads) {
+      const float4 u = __ldcg(xr + c4);
+      ss += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
+      xt[c4] = u;
+    }
+    const float r = 1.0f / sqrtf(BlockSum(ss, red_s) / H + a.eps);
+    for (int c4 = tid; c4 * 4 < H; c4 += kThreads) {
+      const float4 u = xt[c4], g = __ldg(reinterpret_cast<const float4*>(a.norm_w) + c4);
+      xt[c4] = make_float4(g.x * (u.x * r), g.y * (u.y * r), g.z * (u.z * r), g.w * (u.w * r));
+    }
+  }
+  __syncthreads();
+  // Logits: warp e takes expert e's router row.
+  if (warp < E) {
+    for (int t = 0; t < TT; ++t) {
+      const float* x = xs + t * H;
+      float s = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kRouterLoads; ++i) {
+        const int c = lane * 8 + i * 256;
+        if (c < H) {
+          float wf[8];
+          Unpack8(wr[i], wf);
+          const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
+          s += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y + wf[6] * x1.z +
+               wf[7] * x1.w;
+        }
+      }
+      for (int c = lane * 8 + kRouterLoads * 256; c < H; c += 256) {  // rows longer than 4096
+        float wf[8];
+        Unpack8(__ldg(reinterpret_cast<const uint4*>(rrow + c)), wf);
+        const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
+        s += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y + wf[6] * x1.z +
+             wf[7] * x1.w;
+      }
+      s = WarpSum(s);
+      if (lane == 0) logit_s[t][warp] = s;
+    }
+  }
+  __syncthreads();
+  if (tid < TT) {
+    float p[kMaxExperts];
+    for (int e = 0; e < E; ++e) p[e] = logit_s[tid][e];
+    int ids[kMaxTopK];
+    float wk[kMaxTopK];
+    SoftmaxTopK(p, E, k, ids, wk);
+    for (int j = 0; j < k; ++j) {
+      ids_s[tid * k + j] = ids[j];
+      w_s[tid * k + j] = wk[j];
+    }
+  }
+  __syncthreads();
+  // Grouping in pair order (the router kernels' order): expert e's pairs at [off_s[e], off_s[e + 1]).
+  const int n_pairs = TT * k;
+  if (tid == 0) {
+    int run = 0, n_active = 0;
+    for (int e = 0; e < E; ++e) {
+      off_s[e] = run;
+      int cnt = 0;
+      for (int i = 0; i < n_pairs; ++i) {
+        if (ids_s[i] == e) sorted_s[run + cnt++] = i;
+      }
+      if (cnt > 0) active_s[n_active++] = e;
+      run += cnt;
+    }
+    off_s[E] = run;
+    n_active_s = n_active;
+  }
+  __syncthreads();
+  if (blockIdx.x == 0) {
+    for (int i = tid; i < n_pairs; i += kThreads) {
+      a.topk_ids[i] = ids_s[i];
+      a.topk_w[i] = w_s[i];
+      a.sorted_pairs[i] = sorted_s[i];
+      a.pos_of_pair[sorted_s[i]] = i;
+    }
+    for (int e = tid; e <= E; e += kThreads) a.offsets[e] = off_s[e];
+    if (tid == 0 && a.expert_hits != nullptr) a.expert_hits[0] += n_active_s;
+    __threadfence();  // the down projection reads the offsets before its own PDL wait
+  }
+  __syncthreads();
+  GridDepLaunch(a.early);
+  // Warp units: (active expert, gate/up row pair j), strided over every warp of the grid.
+  const int units = n_active_s * a.I, stride = gridDim.x * kWarps;
+  for (int u = blockIdx.x * kWarps + warp; u < units; u += stride) {
+    const int ai = u / a.I, j = u - ai * a.I, e = active_s[ai];
+    const int begin = off_s[e], n = off_s[e + 1] - begin;
+    const bf16* w0 = a.w13 + static_cast<int64_t>(e) * 2 * a.I * H + static_cast<int64_t>(j) * H;
+    const bf16* w1 = w0 + static_cast<int64_t>(a.I) * H;
+    uint4 wv[2][kUnroll];
+    LoadW<kUnroll>(w0, w1, H, lane * 8, wv);
+    if (TT == 1 || n == 1) {
+      GateUpRows<1>(a, xs, sorted_s, begin, w0, w1, j, wv);
+    } else {
+      GateUpRows<TT>(a, xs, sorted_s, begin, w0, w1, j, wv);
+    }
+  }
+}
+
+}  // namespace
+
+bool RoutedGateUpApplies(int T, int H, int I, int E, int k) {
+  return T >= 1 && T <= kMaxRows && H % 8 == 0 && H > 0 && I > 0 && E > 1 && E <= kWarps && k >= 1 && k <= E &&
+         k <= kMaxTopK && static_cast<int64_t>(T) * H * 4 <= 48 * 1024;
+}
+
+// MIXSERVE_ROUTED_GATE_UP=1: batch-1/2 steps route inside the gate/up kernel (default off until measured).
+bool RoutedGateUpEnabled() {
+  static const bool on = EnvSwitch("MIXSERVE_ROUTED_GATE_UP", false);
+  return on;
+}
+
+cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream) {
+  if (!RoutedGateUpApplies(args.T, args.H, args.I, args.E, args.k) || args.x == nullptr || args.norm_w == nullptr ||
+      args.router == nullptr || args.w13 == nullptr || args.act == nullptr || args.topk_ids == nullptr ||
+      args.topk_w == nullptr || args.offsets == nullptr || args.sorted_pairs == nullptr || args.pos_of_pair == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  RoutedGateUpArgs a = args;
+  a.early = EarlyTriggerEnabled();
+  int blocks = a.blocks;
+  if (blocks <= 0) {
+    int dev = 0, sms = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    blocks = 2 * std::max(sms, 1);
+  }
+  const size_t smem = static_cast<size_t>(a.T) * a.H * sizeof(float);
+  if (a.T == 1) return LaunchKernel(RoutedGateUpKernel<1>, dim3(blocks), dim3(kThreads), smem, stream, a);
+  return LaunchKernel(RoutedGateUpKernel<2>, dim3(blocks), dim3(kThreads), smem, stream, a);
+}
+
+}  // namespace mixserve::cuda
