@@ -74,7 +74,7 @@ Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
-  if (unnormed != nullptr && pairs <= options_.skinny_max_pairs && RoutedGateUpEnabled() &&
+  if (unnormed != nullptr && pairs <= options_.skinny_max_pairs && R <= RoutedGateUpMaxRows() &&
       RoutedGateUpApplies(R, H, I, E, k)) {
     RoutedGateUpArgs g;
     g.x = unnormed;
@@ -94,7 +94,7 @@ Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
     g.sorted_pairs = sorted_pairs_;
     g.pos_of_pair = pos_of_pair_;
     g.expert_hits = experts_touched_ + l;
-    g.blocks = 2 * sms_;
+    g.blocks = RoutedGateUpBlocks(sms_);
     for (int c = LaunchCopies("gate_up"); c > 0; --c) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router+gate_up", LaunchRoutedGateUp(g, stream_)));
     }

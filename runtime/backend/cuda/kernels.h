@@ -358,7 +358,7 @@ cudaError_t LaunchNormRouter(const float* x, const float* g, float eps, float* x
 // projection in one kernel (every block norms and routes the rows itself, so no router kernel and
 // no grid-wide wait sit between the O projection and the expert stream). Outputs are those of
 // LaunchNormRouter (without xn) then the skinny gate/up GEMM: the routing arrays and act, SiLU(gate)
-// * up per (token, slot) pair in expert-sorted order. MIXSERVE_ROUTED_GATE_UP=1 turns it on.
+// * up per (token, slot) pair in expert-sorted order.
 struct RoutedGateUpArgs {
   const float* x = nullptr;       // (T, H) residual rows after the O projection, not normed
   const float* norm_w = nullptr;  // (H) post-attention norm weight
@@ -377,7 +377,8 @@ struct RoutedGateUpArgs {
   bool early = false;              // set by the launcher
 };
 bool RoutedGateUpApplies(int T, int H, int I, int E, int k);
-bool RoutedGateUpEnabled();
+int RoutedGateUpMaxRows();        // MIXSERVE_ROUTED_GATE_UP (default 1: batch 1 only)
+int RoutedGateUpBlocks(int sms);  // the grid for `sms` multiprocessors (MIXSERVE_ROUTED_BLOCKS_PER_SM)
 cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream);
 
 // ---- moe_grouped.cu ----

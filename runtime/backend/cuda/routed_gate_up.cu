@@ -116,33 +116,43 @@ __global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpAr
     }
   }
   __syncthreads();
-  if (tid < TT) {
-    float p[kMaxExperts];
-    for (int e = 0; e < E; ++e) p[e] = logit_s[tid][e];
+  // Warp t routes token t; then warp 0 groups the pairs by expert in pair order (the router
+  // kernels' order): expert e's pairs at [off_s[e], off_s[e + 1]), experts with pairs in active_s.
+  if (warp < TT) {
     int ids[kMaxTopK];
     float wk[kMaxTopK];
-    SoftmaxTopK(p, E, k, ids, wk);
-    for (int j = 0; j < k; ++j) {
-      ids_s[tid * k + j] = ids[j];
-      w_s[tid * k + j] = wk[j];
+    WarpSoftmaxTopK(lane < E ? logit_s[warp][lane] : 0.0f, E, k, ids, wk);
+    if (lane == 0) {
+      for (int j = 0; j < k; ++j) {
+        ids_s[warp * k + j] = ids[j];
+        w_s[warp * k + j] = wk[j];
+      }
     }
   }
   __syncthreads();
-  // Grouping in pair order (the router kernels' order): expert e's pairs at [off_s[e], off_s[e + 1]).
   const int n_pairs = TT * k;
-  if (tid == 0) {
-    int run = 0, n_active = 0;
-    for (int e = 0; e < E; ++e) {
-      off_s[e] = run;
-      int cnt = 0;
-      for (int i = 0; i < n_pairs; ++i) {
-        if (ids_s[i] == e) sorted_s[run + cnt++] = i;
-      }
-      if (cnt > 0) active_s[n_active++] = e;
-      run += cnt;
+  if (warp == 0) {
+    const int my_e = lane < n_pairs ? ids_s[lane] : -1;
+    int cnt = 0;
+    if (lane < E) {
+      for (int i = 0; i < n_pairs; ++i) cnt += ids_s[i] == lane;
     }
-    off_s[E] = run;
-    n_active_s = n_active;
+    int incl = cnt;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int v = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += v;
+    }
+    const int off = incl - cnt;
+    if (lane < E) off_s[lane] = off;
+    if (lane == E - 1) off_s[E] = incl;
+    const unsigned below = (1u << lane) - 1u;
+    const unsigned same = __match_any_sync(0xffffffffu, my_e);
+    const int base = __shfl_sync(0xffffffffu, off, my_e < 0 ? 0 : my_e);
+    if (lane < n_pairs) sorted_s[base + __popc(same & below)] = lane;
+    const unsigned has = __ballot_sync(0xffffffffu, lane < E && cnt > 0);
+    if (lane < E && cnt > 0) active_s[__popc(has & below)] = lane;
+    if (lane == 0) n_active_s = __popc(has);
   }
   __syncthreads();
   if (blockIdx.x == 0) {
@@ -182,10 +192,18 @@ bool RoutedGateUpApplies(int T, int H, int I, int E, int k) {
          k <= kMaxTopK && static_cast<int64_t>(T) * H * 4 <= 48 * 1024;
 }
 
-// MIXSERVE_ROUTED_GATE_UP=1: batch-1/2 steps route inside the gate/up kernel (default off until measured).
-bool RoutedGateUpEnabled() {
-  static const bool on = EnvSwitch("MIXSERVE_ROUTED_GATE_UP", false);
-  return on;
+// MIXSERVE_ROUTED_GATE_UP=N: steps of up to N rows (0-2) route inside the gate/up kernel. Default 1
+// (H200, 32 layers, 2026-11-27, three alternating runs each: bs1 145.6 / 144.9 / 145.1 tok/s vs
+// 144.0 / 144.4 / 144.2 with the router kernel; bs2 176.3-177.2 vs 180.9-181.8, so not at 2 rows).
+int RoutedGateUpMaxRows() {
+  static const int n = std::clamp(EnvInt("MIXSERVE_ROUTED_GATE_UP", 1), 0, kMaxRows);
+  return n;
+}
+
+// MIXSERVE_ROUTED_BLOCKS_PER_SM (1 or 2, default 2): the persistent grid's size.
+int RoutedGateUpBlocks(int sms) {
+  static const int per_sm = std::clamp(EnvInt("MIXSERVE_ROUTED_BLOCKS_PER_SM", 2), 1, 2);
+  return per_sm * std::max(sms, 1);
 }
 
 cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream) {

@@ -37,4 +37,39 @@ __device__ __forceinline__ void SoftmaxTopK(float (&p)[kMaxExperts], int E, int 
   for (int j = 0; j < k; ++j) w[j] = p[ids[j]] / picked_sum;
 }
 
+// The warp form of SoftmaxTopK: lane e < E holds logit e; every lane gets the top k ids (descending
+// probability, exact ties to the lower index) and their renormalised weights. The softmax sum is a
+// shuffle tree, so a weight may differ from SoftmaxTopK's in the last bit; the ids cannot.
+__device__ __forceinline__ void WarpSoftmaxTopK(float logit, int E, int k, int (&ids)[kMaxTopK], float (&w)[kMaxTopK]) {
+  const int lane = threadIdx.x & 31;
+  const float l = lane < E ? logit : -FLT_MAX;
+  float mx = l;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  float p = lane < E ? expf(l - mx) : 0.0f;
+  const float sum = WarpSum(p);
+  p = lane < E ? p / sum : -1.0f;  // lanes past E are never picked (k <= E)
+  float picked = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kMaxTopK; ++j) {
+    if (j >= k) break;
+    float v = p;
+    int idx = lane;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+      if (ov > v || (ov == v && oi < idx)) v = ov, idx = oi;
+    }
+    ids[j] = idx;
+    w[j] = v;
+    picked += v;
+    if (lane == idx) p = -1.0f;
+  }
+#pragma unroll
+  for (int j = 0; j < kMaxTopK; ++j) {
+    if (j < k) w[j] /= picked;
+  }
+}
+
 }  // namespace mixserve::cuda
