@@ -51,7 +51,7 @@ __device__ __forceinline__ void GateUpRows(const RoutedGateUpArgs& a, const floa
 }
 
 template <int TT>
-__global__ void __launch_bounds__(kThreads, TT == 1 ? 3 : 2) RoutedGateUpKernel(RoutedGateUpArgs a) {
+__global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpArgs a) {
   extern __shared__ __align__(16) float xs[];  // (TT, H): the normed rows
   __shared__ float red_s[32];
   __shared__ float logit_s[TT][kMaxExperts];
@@ -200,11 +200,11 @@ int RoutedGateUpMaxRows() {
   return n;
 }
 
-// MIXSERVE_ROUTED_BLOCKS_PER_SM (1-3, default 2): the persistent grid's size. One block an SM (8 warps)
-// measured bs1 119.6 tok/s against 145.3 with two: the stream needs the warps' loads in flight. Three
-// fit at one row (80 registers).
+// MIXSERVE_ROUTED_BLOCKS_PER_SM (1 or 2, default 2): the persistent grid's size. H200 bs1, 2026-11-27:
+// one block an SM (8 warps) 119.6 tok/s against 145.3 with two; bounds for three (80 registers, so
+// spills in the stream loop) gave 124.7 with two blocks and 141.6-142.3 with three: kept at 96.
 int RoutedGateUpBlocks(int sms) {
-  static const int per_sm = std::clamp(EnvInt("MIXSERVE_ROUTED_BLOCKS_PER_SM", 2), 1, 3);
+  static const int per_sm = std::clamp(EnvInt("MIXSERVE_ROUTED_BLOCKS_PER_SM", 2), 1, 2);
   return per_sm * std::max(sms, 1);
 }
 
