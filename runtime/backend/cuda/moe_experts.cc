@@ -20,28 +20,68 @@ int DeviceSms() {
   return sms;
 }
 
+// The thin kernel's form of a strided-batched GEMM (no alpha / beta, W as (N, K) rows).
+ThinGemmArgs ThinFromSpec(const GemmSpec& g, int sms) {
+  ThinGemmArgs t;
+  t.M = g.M;
+  t.N = g.N;
+  t.K = g.K;
+  t.batch = g.batch;
+  t.x = g.x;
+  t.ldx = g.ldx;
+  t.stride_x = g.stride_x;
+  t.w = g.w;
+  t.ldw = g.ldw;
+  t.stride_w = g.stride_w;
+  t.y = g.y;
+  t.y_f32 = g.y_f32;
+  t.ldy = g.ldy;
+  t.stride_y = g.stride_y;
+  t.splits = ThinGemmSplits(g.N, g.K, g.batch, sms);
+  return t;
+}
+
+// The MoE's two expert GEMMs over E groups of S rows (group stride S rows in xs, gu, act and out;
+// S = 0 where the rows of each group come from offsets): gate/up (S, 2I) = xs . W13^T into gu (bf16),
+// down (S, H) = act . W2^T into out (fp32).
+void ExpertGemmSpecs(const MoeExperts& m, int64_t S, GemmSpec* gu, GemmSpec* dn) {
+  const int64_t H = m.H, I = m.I;
+  gu->M = static_cast<int>(S);
+  gu->N = 2 * m.I;
+  gu->K = m.H;
+  gu->batch = m.E;
+  gu->x = m.xs;
+  gu->ldx = H;
+  gu->stride_x = S * H;
+  gu->w = m.w13;
+  gu->ldw = H;
+  gu->stride_w = 2 * I * H;
+  gu->y = m.gu;
+  gu->y_f32 = false;
+  gu->ldy = 2 * I;
+  gu->stride_y = S * 2 * I;
+  dn->M = static_cast<int>(S);
+  dn->N = m.H;
+  dn->K = m.I;
+  dn->batch = m.E;
+  dn->x = m.act;
+  dn->ldx = I;
+  dn->stride_x = S * I;
+  dn->w = m.w2;
+  dn->ldw = I;
+  dn->stride_w = H * I;
+  dn->y = m.out;
+  dn->y_f32 = true;
+  dn->ldy = H;
+  dn->stride_y = S * H;
+}
+
 // One strided-batched expert GEMM: on the thin kernel under MIXSERVE_THIN_MOE=1 where it takes the
 // shape (at most 64 rows; the wgmma version for 17-64 rows under MIXSERVE_THIN_WGMMA=1), else cuBLASLt.
 Status RunBatched(LtGemm& lt, cudaStream_t stream, const GemmSpec& g, const char* what) {
   if (GetMoeSwitches().thin && ThinGemmEnabled() && !g.w_kn && g.alpha == 1.0f && g.beta == 0.0f &&
       ThinGemmApplies(g.M, g.K, g.x, g.ldx, g.w, g.ldw)) {
-    ThinGemmArgs t;
-    t.M = g.M;
-    t.N = g.N;
-    t.K = g.K;
-    t.batch = g.batch;
-    t.x = g.x;
-    t.ldx = g.ldx;
-    t.stride_x = g.stride_x;
-    t.w = g.w;
-    t.ldw = g.ldw;
-    t.stride_w = g.stride_w;
-    t.y = g.y;
-    t.y_f32 = g.y_f32;
-    t.ldy = g.ldy;
-    t.stride_y = g.stride_y;
-    t.splits = ThinGemmSplits(g.N, g.K, g.batch, DeviceSms());
-    return Cuda(what, LaunchThinGemm(t, stream));
+    return Cuda(what, LaunchThinGemm(ThinFromSpec(g, DeviceSms()), stream));
   }
   MIXSERVE_CUDA_RETURN_IF_ERROR(lt.Run(stream, g));
   return Cuda(what, cudaSuccess);  // marks the kernel timer
@@ -53,43 +93,13 @@ Status RunBatched(LtGemm& lt, cudaStream_t stream, const GemmSpec& g, const char
 // step to step: a tuning pass would land inside a timed step); where it may not, MIXSERVE_LT_BUCKET
 // tunes them per bucket of S instead.
 Status BatchedGemms(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, int S, bool tune) {
-  const int64_t H = m.H, I = m.I;
-  GemmSpec gu;
-  gu.M = S;
-  gu.N = 2 * m.I;
-  gu.K = m.H;
-  gu.batch = m.E;
-  gu.x = m.xs;
-  gu.ldx = H;
-  gu.stride_x = S * H;
-  gu.w = m.w13;
-  gu.ldw = H;
-  gu.stride_w = 2 * I * H;
-  gu.y = m.gu;
-  gu.y_f32 = false;
-  gu.ldy = 2 * I;
-  gu.stride_y = S * 2 * I;
-  gu.tune = tune;
+  GemmSpec gu, dn;
+  ExpertGemmSpecs(m, S, &gu, &dn);
+  gu.tune = dn.tune = tune;
   gu.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 2;
+  dn.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 1;
   MIXSERVE_CUDA_RETURN_IF_ERROR(RunBatched(lt, stream, gu, "moe gate_up gemm"));
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMulPadded(m.act, m.gu, m.offsets, m.E, S, m.I, stream)));
-  GemmSpec dn;
-  dn.M = S;
-  dn.N = m.H;
-  dn.K = m.I;
-  dn.batch = m.E;
-  dn.x = m.act;
-  dn.ldx = I;
-  dn.stride_x = S * I;
-  dn.w = m.w2;
-  dn.ldw = I;
-  dn.stride_w = H * I;
-  dn.y = m.out;
-  dn.y_f32 = true;
-  dn.ldy = H;
-  dn.stride_y = S * H;
-  dn.tune = tune;
-  dn.tune_bucket = !tune && GetMoeSwitches().lt_bucket >= 1;
   return RunBatched(lt, stream, dn, "moe down gemm");
 }
 
@@ -152,39 +162,21 @@ Status RunPaddedExperts(LtGemm& lt, cudaStream_t stream, const MoeExperts& m, in
 
 Status RunThinGroupedExperts(cudaStream_t stream, const MoeExperts& m, int pairs, int sms) {
   if (pairs > m.max_rows) return Status::Internal("grouped thin MoE: pairs exceed the scratch");
-  const int64_t H = m.H, I = m.I;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gather", LaunchGatherRows(m.xs, m.xn, m.sorted_pairs, m.k, pairs, m.H, stream)));
-  ThinGemmArgs gu;
-  gu.M = 64;  // unused with groups
-  gu.N = 2 * m.I;
-  gu.K = m.H;
-  gu.batch = ThinGroupedTiles(pairs, m.E);
-  gu.x = m.xs;
-  gu.ldx = H;
-  gu.w = m.w13;
-  gu.ldw = H;
-  gu.stride_w = 2 * I * H;
-  gu.y = m.gu;
-  gu.y_f32 = false;
-  gu.ldy = 2 * I;
-  gu.group_offsets = m.offsets;
-  gu.groups = m.E;
-  gu.splits = ThinGemmSplits(gu.N, gu.K, gu.batch, sms);
-  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", LaunchThinGemm(gu, stream)));
+  GemmSpec sgu, sdn;
+  ExpertGemmSpecs(m, 0, &sgu, &sdn);
+  auto grouped = [&](const GemmSpec& g) {  // 64-row tiles over the groups that m.offsets delimit
+    ThinGemmArgs t = ThinFromSpec(g, sms);
+    t.M = 64;  // unused with groups
+    t.batch = ThinGroupedTiles(pairs, m.E);
+    t.group_offsets = m.offsets;
+    t.groups = m.E;
+    t.splits = ThinGemmSplits(t.N, t.K, t.batch, sms);
+    return t;
+  };
+  MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up gemm", LaunchThinGemm(grouped(sgu), stream)));
   MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe silu", LaunchSiluMul(m.act, m.gu, pairs, m.I, stream)));
-  ThinGemmArgs dn = gu;
-  dn.N = m.H;
-  dn.K = m.I;
-  dn.x = m.act;
-  dn.ldx = I;
-  dn.w = m.w2;
-  dn.ldw = I;
-  dn.stride_w = H * I;
-  dn.y = m.out;
-  dn.y_f32 = true;
-  dn.ldy = H;
-  dn.splits = ThinGemmSplits(dn.N, dn.K, dn.batch, sms);
-  return Cuda("moe down gemm", LaunchThinGemm(dn, stream));
+  return Cuda("moe down gemm", LaunchThinGemm(grouped(sdn), stream));
 }
 
 int64_t MoeScratchRows(int64_t max_tokens, int E, int k, int padded_max_rows) {

@@ -20,17 +20,7 @@
 namespace mixserve::cuda {
 namespace {
 
-using thin::CpAsync;
-using thin::CpAsyncCommit;
-using thin::CpAsyncWait;
-using thin::kBN;
-using thin::kKC;
-using thin::kMaxM;
-using thin::kPartBytes;
-using thin::kPartLd;
-using thin::kThreads;
-using thin::Store;
-using thin::Swz;
+using namespace thin;  // tile sizes, the swizzle, cp.async and the stores shared by both thin kernels
 
 constexpr int kWarpN = 32;     // per warp: 4 n8 tiles
 constexpr int kStages = 4;     // x ring depth

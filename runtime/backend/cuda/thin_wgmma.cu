@@ -17,17 +17,7 @@
 namespace mixserve::cuda {
 namespace {
 
-using thin::CpAsync;
-using thin::CpAsyncCommit;
-using thin::CpAsyncWait;
-using thin::kBN;
-using thin::kKC;
-using thin::kMaxM;
-using thin::kPartBytes;
-using thin::kPartLd;
-using thin::kThreads;
-using thin::Store;
-using thin::Swz;
+using namespace thin;  // tile sizes, the swizzle, cp.async and the stores shared by both thin kernels
 
 constexpr int kStages = 4;
 constexpr int kStageW = kBN * kKC * 2;    // bytes: 16 KiB

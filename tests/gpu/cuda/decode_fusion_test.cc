@@ -182,6 +182,23 @@ TEST_F(DecodeFusion, FusedOutNormMatchesGemvThenNorm) {
   }
 }
 
+// A router's outputs for `pairs` (token, slot) pairs over E experts.
+struct Routing {
+  Routing(int pairs, int E) : ids(pairs), off(E + 1), sp(pairs), pop(pairs), touched(std::vector<int32_t>{0}), tw(pairs) {}
+  Dev<int32_t> ids, off, sp, pop, touched;
+  Dev<float> tw;
+};
+
+// Identical expert ids, grouping and counts; weights within 2e-6 (summation order).
+void ExpectSameRouting(Routing& got, Routing& want) {
+  EXPECT_EQ(got.ids.Get(), want.ids.Get()) << "expert ids";
+  EXPECT_LT(Err(got.tw.Get(), want.tw.Get()), 2e-6) << "weights";
+  EXPECT_EQ(got.off.Get(), want.off.Get()) << "offsets";
+  EXPECT_EQ(got.sp.Get(), want.sp.Get()) << "sorted_pairs";
+  EXPECT_EQ(got.pop.Get(), want.pop.Get()) << "pos_of_pair";
+  EXPECT_EQ(got.touched.Get(), want.touched.Get()) << "experts touched";
+}
+
 // The post-attention norm folded into the split router (MIXSERVE_NORM_ROUTER): the O kernel without
 // its last-block norm, then LaunchNormRouter, against the O kernel with the norm, then LaunchRouter:
 // the same residual, normed rows within 1e-6 (fp32 and bf16 copies), expert ids, grouping and counts,
@@ -200,9 +217,7 @@ TEST_F(DecodeFusion, NormInRouterMatchesLastBlockNorm) {
     Dev<float> datt(att), dx(x), dx_ref(x), dg(g), out_f(static_cast<size_t>(R) * N), ref_f(static_cast<size_t>(R) * N);
     Dev<bf16> dw(w), drouter(router), out_b(static_cast<size_t>(R) * N), ref_b(static_cast<size_t>(R) * N);
     Dev<int> counter(std::vector<int>{0});
-    Dev<int32_t> ids(pairs), ids_ref(pairs), off(E + 1), off_ref(E + 1), sp(pairs), sp_ref(pairs), pop(pairs), pop_ref(pairs);
-    Dev<int32_t> touched(std::vector<int32_t>{0}), touched_ref(std::vector<int32_t>{0});
-    Dev<float> tw(pairs), tw_ref(pairs);
+    Routing got(pairs, E), want(pairs, E);
     FusedOutNormArgs o;
     o.att = datt.get();
     o.ld_att = K;
@@ -218,26 +233,22 @@ TEST_F(DecodeFusion, NormInRouterMatchesLastBlockNorm) {
     ref.out_f = ref_f.get();
     ref.out_b = ref_b.get();
     ASSERT_EQ(LaunchFusedOutNorm(ref, nullptr), cudaSuccess);
-    ASSERT_EQ(LaunchRouter(ref_f.get(), drouter.get(), R, N, E, k, ids_ref.get(), tw_ref.get(), off_ref.get(), sp_ref.get(),
-                           pop_ref.get(), touched_ref.get(), 0, nullptr),
+    ASSERT_EQ(LaunchRouter(ref_f.get(), drouter.get(), R, N, E, k, want.ids.get(), want.tw.get(), want.off.get(),
+                           want.sp.get(), want.pop.get(), want.touched.get(), 0, nullptr),
               cudaSuccess);
     o.x = dx.get();
     o.no_norm = true;
     ASSERT_EQ(LaunchFusedOutNorm(o, nullptr), cudaSuccess);
-    ASSERT_EQ(LaunchNormRouter(dx.get(), dg.get(), 1e-5f, out_f.get(), out_b.get(), drouter.get(), R, N, E, k, ids.get(),
-                               tw.get(), off.get(), sp.get(), pop.get(), touched.get(), 0, nullptr),
+    ASSERT_EQ(LaunchNormRouter(dx.get(), dg.get(), 1e-5f, out_f.get(), out_b.get(), drouter.get(), R, N, E, k,
+                               got.ids.get(), got.tw.get(), got.off.get(), got.sp.get(), got.pop.get(), got.touched.get(), 0,
+                               nullptr),
               cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     EXPECT_EQ(counter.Get()[0], 0);
     EXPECT_EQ(dx.Get(), dx_ref.Get()) << "residual";
     EXPECT_LT(Err(out_f.Get(), ref_f.Get()), 1e-6) << "normed fp32";
     EXPECT_LT(Err(FromBf(out_b.Get()), FromBf(ref_b.Get())), 8e-3) << "normed bf16";
-    EXPECT_EQ(ids.Get(), ids_ref.Get()) << "expert ids";
-    EXPECT_LT(Err(tw.Get(), tw_ref.Get()), 2e-6) << "weights";
-    EXPECT_EQ(off.Get(), off_ref.Get()) << "offsets";
-    EXPECT_EQ(sp.Get(), sp_ref.Get()) << "sorted_pairs";
-    EXPECT_EQ(pop.Get(), pop_ref.Get()) << "pos_of_pair";
-    EXPECT_EQ(touched.Get(), touched_ref.Get()) << "experts touched";
+    ExpectSameRouting(got, want);
   }
   EXPECT_FALSE(NormRouterApplies(9, 4096, 8, 2));
   EXPECT_EQ(LaunchNormRouter(nullptr, nullptr, 1e-5f, nullptr, nullptr, nullptr, 1, 4096, 8, 2, nullptr, nullptr, nullptr,
@@ -264,13 +275,11 @@ TEST_F(DecodeFusion, RoutedGateUpMatchesNormRouterThenSkinny) {
     const std::vector<float> poison(static_cast<size_t>(pairs) * I, NAN);
     Dev<float> dx(x), dg(g), xn(static_cast<size_t>(R) * H), act(poison), act_ref(poison);
     Dev<bf16> drouter(router), dw(w13);
-    Dev<int32_t> ids(pairs), ids_ref(pairs), off(E + 1), off_ref(E + 1), sp(pairs), sp_ref(pairs), pop(pairs), pop_ref(pairs);
-    Dev<int32_t> touched(std::vector<int32_t>{0}), touched_ref(std::vector<int32_t>{0});
-    Dev<float> tw(pairs), tw_ref(pairs);
-    ASSERT_EQ(LaunchNormRouter(dx.get(), dg.get(), 1e-5f, xn.get(), nullptr, drouter.get(), R, H, E, k, ids_ref.get(),
-                               tw_ref.get(), off_ref.get(), sp_ref.get(), pop_ref.get(), touched_ref.get(), 0, nullptr),
+    Routing got(pairs, E), want(pairs, E);
+    ASSERT_EQ(LaunchNormRouter(dx.get(), dg.get(), 1e-5f, xn.get(), nullptr, drouter.get(), R, H, E, k, want.ids.get(),
+                               want.tw.get(), want.off.get(), want.sp.get(), want.pop.get(), want.touched.get(), 0, nullptr),
               cudaSuccess);
-    ASSERT_EQ(LaunchSkinnyGemm(SkinnyExpertGateUp(dw.get(), E, H, I, k, pairs, R, off_ref.get(), sp_ref.get(), xn.get(),
+    ASSERT_EQ(LaunchSkinnyGemm(SkinnyExpertGateUp(dw.get(), E, H, I, k, pairs, R, want.off.get(), want.sp.get(), xn.get(),
                                                   act_ref.get()),
                                nullptr),
               cudaSuccess);
@@ -286,21 +295,16 @@ TEST_F(DecodeFusion, RoutedGateUpMatchesNormRouterThenSkinny) {
     a.E = E;
     a.k = k;
     a.act = act.get();
-    a.topk_ids = ids.get();
-    a.topk_w = tw.get();
-    a.offsets = off.get();
-    a.sorted_pairs = sp.get();
-    a.pos_of_pair = pop.get();
-    a.expert_hits = touched.get();
+    a.topk_ids = got.ids.get();
+    a.topk_w = got.tw.get();
+    a.offsets = got.off.get();
+    a.sorted_pairs = got.sp.get();
+    a.pos_of_pair = got.pop.get();
+    a.expert_hits = got.touched.get();
     a.blocks = blocks;
     ASSERT_EQ(LaunchRoutedGateUp(a, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-    EXPECT_EQ(ids.Get(), ids_ref.Get()) << "expert ids";
-    EXPECT_LT(Err(tw.Get(), tw_ref.Get()), 2e-6) << "weights";
-    EXPECT_EQ(off.Get(), off_ref.Get()) << "offsets";
-    EXPECT_EQ(sp.Get(), sp_ref.Get()) << "sorted_pairs";
-    EXPECT_EQ(pop.Get(), pop_ref.Get()) << "pos_of_pair";
-    EXPECT_EQ(touched.Get(), touched_ref.Get()) << "experts touched";
+    ExpectSameRouting(got, want);
     EXPECT_LT(Err(act.Get(), act_ref.Get()), 1e-5) << "SiLU(gate) * up";
   }
   EXPECT_FALSE(RoutedGateUpApplies(3, 4096, 14336, 8, 2));   // batch 1-2 only
