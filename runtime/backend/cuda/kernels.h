@@ -375,6 +375,7 @@ struct RoutedGateUpArgs {
   int32_t* expert_hits = nullptr;  // += experts with pairs (may be null)
   int blocks = 0;                  // grid size; 0: two per multiprocessor
   bool early = false;              // set by the launcher
+  bool norm_prefetch = true;       // set by the launcher: norm weight loaded before the PDL wait
 };
 bool RoutedGateUpApplies(int T, int H, int I, int E, int k);
 int RoutedGateUpMaxRows();        // MIXSERVE_ROUTED_GATE_UP (default 1: batch 1 only)

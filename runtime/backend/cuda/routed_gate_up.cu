@@ -18,6 +18,7 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRouterLoads = 16;  // router columns kept in registers per lane: lane * 8 + i * 256, H <= 4096
 constexpr int kUnroll = 4;        // 16-byte loads in flight per weight row and lane
+constexpr int kNormVec = 4;       // float4 of a row per thread held in registers by the norm (H <= 4096)
 constexpr int kMaxRows = 2;
 constexpr int kMaxPairs = kMaxRows * kMaxTopK;
 
@@ -69,21 +70,46 @@ __global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpAr
     const int c = lane * 8 + i * 256;
     wr[i] = warp < E && c < H ? __ldg(reinterpret_cast<const uint4*>(rrow + c)) : make_uint4(0, 0, 0, 0);
   }
+  // The norm weight too (this thread's first kNormVec float4 of it; rows past 4096 load the rest later).
+  const float4* gw = reinterpret_cast<const float4*>(a.norm_w);
+  float4 gv[kNormVec];
+  auto load_g = [&] {
+#pragma unroll
+    for (int j = 0; j < kNormVec; ++j) {
+      const int c4 = tid + j * kThreads;
+      gv[j] = c4 * 4 < H ? __ldg(gw + c4) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
+  if (a.norm_prefetch) load_g();
   GridDepWait();
-  // RMSNorm: xs = g * (x * inv_rms), the split router's expression.
+  if (!a.norm_prefetch) load_g();
+  // RMSNorm: xs = g * (x * inv_rms), the split router's expression; the row's loads all in flight at once.
   for (int t = 0; t < TT; ++t) {
     const float4* xr = reinterpret_cast<const float4*>(a.x + static_cast<int64_t>(t) * H);
     float4* xt = reinterpret_cast<float4*>(xs + t * H);
+    float4 v[kNormVec];
+#pragma unroll
+    for (int j = 0; j < kNormVec; ++j) {
+      const int c4 = tid + j * kThreads;
+      v[j] = c4 * 4 < H ? __ldcg(xr + c4) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
     float ss = 0.0f;
-#pragma unroll 4
-    for (int c4 = tid; c4 * 4 < H; c4 += kThreads) {
+#pragma unroll
+    for (int j = 0; j < kNormVec; ++j) ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    for (int c4 = tid + kNormVec * kThreads; c4 * 4 < H; c4 += kThreads) {  // rows longer than 4096
       const float4 u = __ldcg(xr + c4);
       ss += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
       xt[c4] = u;
     }
     const float r = 1.0f / sqrtf(BlockSum(ss, red_s) / H + a.eps);
-    for (int c4 = tid; c4 * 4 < H; c4 += kThreads) {
-      const float4 u = xt[c4], g = __ldg(reinterpret_cast<const float4*>(a.norm_w) + c4);
+#pragma unroll
+    for (int j = 0; j < kNormVec; ++j) {
+      const int c4 = tid + j * kThreads;
+      const float4 u = v[j], g = gv[j];
+      if (c4 * 4 < H) xt[c4] = make_float4(g.x * (u.x * r), g.y * (u.y * r), g.z * (u.z * r), g.w * (u.w * r));
+    }
+    for (int c4 = tid + kNormVec * kThreads; c4 * 4 < H; c4 += kThreads) {
+      const float4 u = xt[c4], g = __ldg(gw + c4);
       xt[c4] = make_float4(g.x * (u.x * r), g.y * (u.y * r), g.z * (u.z * r), g.w * (u.w * r));
     }
   }
@@ -216,6 +242,10 @@ cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream
   }
   RoutedGateUpArgs a = args;
   a.early = EarlyTriggerEnabled();
+  // MIXSERVE_ROUTED_NORM_PREFETCH=0: the norm weight is loaded after the PDL wait (one more dependent
+  // L2 round trip before the router can run).
+  static const bool norm_prefetch = EnvSwitch("MIXSERVE_ROUTED_NORM_PREFETCH", true);
+  a.norm_prefetch = norm_prefetch;
   int blocks = a.blocks;
   if (blocks <= 0) {
     int dev = 0, sms = 0;
