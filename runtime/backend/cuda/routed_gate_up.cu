@@ -219,8 +219,9 @@ bool RoutedGateUpApplies(int T, int H, int I, int E, int k) {
 }
 
 // MIXSERVE_ROUTED_GATE_UP=N: steps of up to N rows (0-2) route inside the gate/up kernel. Default 1
-// (H200, 32 layers, 2026-11-27, three alternating runs each: bs1 145.6 / 144.9 / 145.1 tok/s vs
-// 144.0 / 144.4 / 144.2 with the router kernel; bs2 176.3-177.2 vs 180.9-181.8, so not at 2 rows).
+// (H200, 32 layers, 2026-11-27, alternating runs: with the norm's loads all in flight, bs1 148.0 / 147.9
+// tok/s vs 144.4 / 143.9 with the router kernel; the first version 145.3 / 144.9 / 145.2 vs 143.0 /
+// 143.4 / 143.3; at 2 rows it lost, 177.0 vs 179.6-180.0, so not there).
 int RoutedGateUpMaxRows() {
   static const int n = std::clamp(EnvInt("MIXSERVE_ROUTED_GATE_UP", 1), 0, kMaxRows);
   return n;
@@ -242,8 +243,9 @@ cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream
   }
   RoutedGateUpArgs a = args;
   a.early = EarlyTriggerEnabled();
-  // MIXSERVE_ROUTED_NORM_PREFETCH=0: the norm weight is loaded after the PDL wait (one more dependent
-  // L2 round trip before the router can run).
+  // MIXSERVE_ROUTED_NORM_PREFETCH=0: the norm weight is loaded after the PDL wait, with the row (bs1
+  // 148.5 / 147.7 vs 148.0 / 147.9 before the wait: even; both gained +1.9% over the norm that read the
+  // row through a shared-memory loop and the weight after the block sum).
   static const bool norm_prefetch = EnvSwitch("MIXSERVE_ROUTED_NORM_PREFETCH", true);
   a.norm_prefetch = norm_prefetch;
   int blocks = a.blocks;
