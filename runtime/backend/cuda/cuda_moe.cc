@@ -60,9 +60,9 @@ Status CudaModel::RunSkinnyExperts(int l, int R, bool gate_up) {
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
   // A token's k experts are distinct: no expert gets more than R pairs.
-  const SkinnyArgs a = SkinnyExpertGateUp(w.w13, E, H, I, k, pairs, R, offsets_, sorted_pairs_, xn_f_, act_f_);
-  for (int c = gate_up ? LaunchCopies("gate_up") : 0; c > 0; --c) {
-    MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
+  if (gate_up) {
+    const SkinnyArgs a = SkinnyExpertGateUp(w.w13, E, H, I, k, pairs, R, offsets_, sorted_pairs_, xn_f_, act_f_);
+    for (int c = LaunchCopies("gate_up"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe gate_up", LaunchSkinnyGemm(a, stream_)));
   }
   const SkinnyArgs b = SkinnyExpertDown(w.w2, E, H, I, pairs, R, offsets_, act_f_, moe_out_);
   for (int c = LaunchCopies("down"); c > 0; --c) MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("moe down", LaunchSkinnyGemm(b, stream_)));

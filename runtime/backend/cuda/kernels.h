@@ -20,6 +20,9 @@ void SetProgrammaticLaunch(bool on);
 // The rows of the step being launched on this thread (MIXSERVE_PDL_EARLY=2 triggers early only in
 // steps of 1-2 rows); CudaModel::RunForward sets it.
 void SetStepRows(int rows);
+// Multiprocessors of the device current at the first call (read once; 1 if it cannot be read): for
+// launchers that size grids without a CudaModel.
+int DeviceSms();
 
 // ---- embed_norm.cu ----
 // x[t, :] = embed[tokens[t], :] as fp32.
@@ -373,7 +376,7 @@ struct RoutedGateUpArgs {
   int32_t* sorted_pairs = nullptr;
   int32_t* pos_of_pair = nullptr;
   int32_t* expert_hits = nullptr;  // += experts with pairs (may be null)
-  int blocks = 0;                  // grid size; 0: two per multiprocessor
+  int blocks = 0;                  // grid size; 0: RoutedGateUpBlocks(DeviceSms())
   bool early = false;              // set by the launcher
   bool norm_prefetch = true;       // set by the launcher: norm weight loaded before the PDL wait
 };

@@ -9,17 +9,6 @@
 namespace mixserve::cuda {
 namespace {
 
-int DeviceSms() {
-  static const int sms = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 1;
-    }
-    return n;
-  }();
-  return sms;
-}
-
 // The thin kernel's form of a strided-batched GEMM (no alpha / beta, W as (N, K) rows).
 ThinGemmArgs ThinFromSpec(const GemmSpec& g, int sms) {
   ThinGemmArgs t;

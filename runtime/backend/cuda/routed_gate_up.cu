@@ -105,12 +105,10 @@ __global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpAr
 #pragma unroll
     for (int j = 0; j < kNormVec; ++j) {
       const int c4 = tid + j * kThreads;
-      const float4 u = v[j], g = gv[j];
-      if (c4 * 4 < H) xt[c4] = make_float4(g.x * (u.x * r), g.y * (u.y * r), g.z * (u.z * r), g.w * (u.w * r));
+      if (c4 * 4 < H) xt[c4] = NormScale(v[j], gv[j], r);
     }
     for (int c4 = tid + kNormVec * kThreads; c4 * 4 < H; c4 += kThreads) {
-      const float4 u = xt[c4], g = __ldg(gw + c4);
-      xt[c4] = make_float4(g.x * (u.x * r), g.y * (u.y * r), g.z * (u.z * r), g.w * (u.w * r));
+      xt[c4] = NormScale(xt[c4], __ldg(gw + c4), r);
     }
   }
   __syncthreads();
@@ -122,20 +120,11 @@ __global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpAr
 #pragma unroll
       for (int i = 0; i < kRouterLoads; ++i) {
         const int c = lane * 8 + i * 256;
-        if (c < H) {
-          float wf[8];
-          Unpack8(wr[i], wf);
-          const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
-          s += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y + wf[6] * x1.z +
-               wf[7] * x1.w;
-        }
+        if (c < H) s += Dot8Bf16(wr[i], *reinterpret_cast<const float4*>(x + c), *reinterpret_cast<const float4*>(x + c + 4));
       }
       for (int c = lane * 8 + kRouterLoads * 256; c < H; c += 256) {  // rows longer than 4096
-        float wf[8];
-        Unpack8(__ldg(reinterpret_cast<const uint4*>(rrow + c)), wf);
-        const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
-        s += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y + wf[6] * x1.z +
-             wf[7] * x1.w;
+        s += Dot8Bf16(__ldg(reinterpret_cast<const uint4*>(rrow + c)), *reinterpret_cast<const float4*>(x + c),
+                      *reinterpret_cast<const float4*>(x + c + 4));
       }
       s = WarpSum(s);
       if (lane == 0) logit_s[t][warp] = s;
@@ -248,13 +237,7 @@ cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream
   // row through a shared-memory loop and the weight after the block sum).
   static const bool norm_prefetch = EnvSwitch("MIXSERVE_ROUTED_NORM_PREFETCH", true);
   a.norm_prefetch = norm_prefetch;
-  int blocks = a.blocks;
-  if (blocks <= 0) {
-    int dev = 0, sms = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    blocks = 2 * std::max(sms, 1);
-  }
+  const int blocks = a.blocks > 0 ? a.blocks : RoutedGateUpBlocks(DeviceSms());
   const size_t smem = static_cast<size_t>(a.T) * a.H * sizeof(float);
   if (a.T == 1) return LaunchKernel(RoutedGateUpKernel<1>, dim3(blocks), dim3(kThreads), smem, stream, a);
   return LaunchKernel(RoutedGateUpKernel<2>, dim3(blocks), dim3(kThreads), smem, stream, a);

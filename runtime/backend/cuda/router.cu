@@ -24,12 +24,7 @@ __device__ __forceinline__ void AddLogits(const float* x, const bf16* router, in
     const float4 x0 = *reinterpret_cast<const float4*>(x + c), x1 = *reinterpret_cast<const float4*>(x + c + 4);
 #pragma unroll
     for (int e = 0; e < kMaxExperts; ++e) {
-      if (e < E) {
-        float wf[8];
-        Unpack8(*reinterpret_cast<const uint4*>(router + static_cast<int64_t>(e) * H + c), wf);
-        acc[e] += wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y +
-                  wf[6] * x1.z + wf[7] * x1.w;
-      }
+      if (e < E) acc[e] += Dot8Bf16(*reinterpret_cast<const uint4*>(router + static_cast<int64_t>(e) * H + c), x0, x1);
     }
   }
 }
@@ -258,8 +253,8 @@ __global__ void __launch_bounds__(kV2Threads) RouterSplitKernel(
             const float4 u1 = __ldcg(reinterpret_cast<const float4*>(norm.x + o + 4));
             const float4 g0 = __ldg(reinterpret_cast<const float4*>(norm.g + c));
             const float4 g1 = __ldg(reinterpret_cast<const float4*>(norm.g + c + 4));
-            x0 = make_float4(g0.x * (u0.x * r), g0.y * (u0.y * r), g0.z * (u0.z * r), g0.w * (u0.w * r));
-            x1 = make_float4(g1.x * (u1.x * r), g1.y * (u1.y * r), g1.z * (u1.z * r), g1.w * (u1.w * r));
+            x0 = NormScale(u0, g0, r);
+            x1 = NormScale(u1, g1, r);
             if (warp == 0) {
               *reinterpret_cast<float4*>(norm.xn_f + o) = x0;
               *reinterpret_cast<float4*>(norm.xn_f + o + 4) = x1;

@@ -11,6 +11,19 @@ namespace mixserve::cuda {
 constexpr int kMaxExperts = 16;
 constexpr int kMaxTopK = 8;
 
+// One float4 of a normed row: g * (x * inv_rms), in that order (the CPU oracle's RMSNorm).
+__device__ __forceinline__ float4 NormScale(const float4& x, const float4& g, float inv_rms) {
+  return make_float4(g.x * (x.x * inv_rms), g.y * (x.y * inv_rms), g.z * (x.z * inv_rms), g.w * (x.w * inv_rms));
+}
+
+// 8 router weights (bf16, packed) dotted with x[0..8), left to right.
+__device__ __forceinline__ float Dot8Bf16(const uint4& w, const float4& x0, const float4& x1) {
+  float wf[8];
+  Unpack8(w, wf);
+  return wf[0] * x0.x + wf[1] * x0.y + wf[2] * x0.z + wf[3] * x0.w + wf[4] * x1.x + wf[5] * x1.y + wf[6] * x1.z +
+         wf[7] * x1.w;
+}
+
 // Softmax over the E logits in p (left as probabilities), then the top k by descending probability
 // (exact ties to the lower index, as the CPU oracle), their weights renormalised to sum to 1.
 __device__ __forceinline__ void SoftmaxTopK(float (&p)[kMaxExperts], int E, int k, int (&ids)[kMaxTopK],
