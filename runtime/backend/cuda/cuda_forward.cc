@@ -8,6 +8,7 @@
 
 #include "runtime/backend/cuda/cuda_model.h"
 #include "runtime/backend/cuda/cuda_status.h"
+#include "runtime/backend/cuda/env_switch.h"
 #include "runtime/backend/cuda/kernel_timer.h"
 
 namespace mixserve::cuda {
@@ -184,6 +185,10 @@ Status CudaModel::RunForward(const Dims& d) {
       f.moe_out = l > 0 ? moe_out_ : nullptr;
       f.pos_of_pair = pos_of_pair_;
       f.topk_w = topk_w_;
+      // Batch 1 after the routed gate/up kernel: the combine reads moe_out rows 0..k-1 with the weights
+      // in expert order, not through pos_of_pair (MIXSERVE_SORTED_COMBINE=0: through it).
+      static const bool sorted_combine = EnvSwitch("MIXSERVE_SORTED_COMBINE", true);
+      f.sorted_w = sorted_combine && norm_router && R == 1 && Routed(R) ? sorted_w_ : nullptr;
       f.k = k;
       f.norm_w = w.input_norm;
       f.eps = s.rms_norm_eps;

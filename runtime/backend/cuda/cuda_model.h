@@ -116,6 +116,8 @@ class CudaModel : public Backend {
   Status DensePrefill(int row0, int T, float* out_f, bf16* out_b);
   bool Padded(int rows) const;  // the padded-groups MoE path for this many rows
   bool ThinGrouped(int rows) const;  // the grouped thin kernel's MoE path for this many rows
+  // Whether the MoE of `rows` rows (after the norm-router O kernel) runs on the routed gate/up kernel.
+  bool Routed(int rows) const;
   int PaddedStride(int rows) const;
   Status Run(const ForwardBatch& batch, bool greedy);
 
@@ -155,6 +157,7 @@ class CudaModel : public Backend {
   int64_t partial_elems_ = 0;
   int32_t* topk_ids_ = nullptr;
   float* topk_w_ = nullptr;
+  float* sorted_w_ = nullptr;            // batch 1 on the routed gate/up kernel: weights in expert order
   int32_t* offsets_ = nullptr;
   int32_t* sorted_pairs_ = nullptr;
   int32_t* pos_of_pair_ = nullptr;

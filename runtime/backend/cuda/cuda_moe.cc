@@ -38,6 +38,13 @@ bool CudaModel::ThinGrouped(int R) const {
          s.hidden_size % 64 == 0 && s.intermediate_size % 64 == 0;
 }
 
+bool CudaModel::Routed(int R) const {
+  const cpu::ModelShape& s = config_.shape;
+  const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1);
+  return R * k <= options_.skinny_max_pairs && R <= RoutedGateUpMaxRows() &&
+         RoutedGateUpApplies(R, s.hidden_size, s.intermediate_size, E, k);
+}
+
 bool CudaModel::Padded(int R) const {
   const int k = std::max(config_.shape.experts_per_token, 1);
   return config_.shape.num_experts > 1 && R * k > options_.skinny_max_pairs && R <= PaddedMaxRows(options_, config_.shape) &&
@@ -74,8 +81,7 @@ Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
   const DeviceLayer& w = weights_.layer(l);
   const int H = s.hidden_size, I = s.intermediate_size;
   const int E = std::max(s.num_experts, 1), k = std::max(s.experts_per_token, 1), pairs = R * k;
-  if (unnormed != nullptr && pairs <= options_.skinny_max_pairs && R <= RoutedGateUpMaxRows() &&
-      RoutedGateUpApplies(R, H, I, E, k)) {
+  if (unnormed != nullptr && Routed(R)) {
     RoutedGateUpArgs g;
     g.x = unnormed;
     g.norm_w = w.post_norm;
@@ -94,6 +100,7 @@ Status CudaModel::RunMoe(int l, int R, const float* unnormed) {
     g.sorted_pairs = sorted_pairs_;
     g.pos_of_pair = pos_of_pair_;
     g.expert_hits = experts_touched_ + l;
+    g.sorted_w = R == 1 ? sorted_w_ : nullptr;
     g.blocks = RoutedGateUpBlocks(sms_);
     for (int c = LaunchCopies("gate_up"); c > 0; --c) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("norm+router+gate_up", LaunchRoutedGateUp(g, stream_)));

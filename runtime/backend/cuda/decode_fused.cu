@@ -160,8 +160,8 @@ __global__ void MIXSERVE_FUSED_BOUNDS FusedQkvKernel(FusedQkvArgs a) {
     for (int j = 0; j < kMaxK; ++j) {
       if (j < in.nk) {
         const int pair = t * a.k + j;
-        in.mo[t][j] = a.moe_out + static_cast<int64_t>(a.pos_of_pair[pair]) * H;
-        in.tw[t][j] = a.topk_w[pair];
+        in.mo[t][j] = a.moe_out + static_cast<int64_t>(a.sorted_w ? j : a.pos_of_pair[pair]) * H;
+        in.tw[t][j] = a.sorted_w ? a.sorted_w[j] : a.topk_w[pair];
       } else {
         in.mo[t][j] = nullptr;
         in.tw[t][j] = 0.0f;
@@ -211,8 +211,9 @@ __global__ void __launch_bounds__(256, 3) FusedQkvSmemKernel(FusedQkvArgs a) {
     float tw[kMaxK];
 #pragma unroll
     for (int j = 0; j < kMaxK; ++j) {
-      mo[j] = j < nk ? a.moe_out + static_cast<int64_t>(a.pos_of_pair[t * a.k + j]) * H : nullptr;
-      tw[j] = j < nk ? a.topk_w[t * a.k + j] : 0.0f;
+      const int row = a.sorted_w ? j : (j < nk ? a.pos_of_pair[t * a.k + j] : 0);  // sorted_w: rows 0..k-1
+      mo[j] = j < nk ? a.moe_out + static_cast<int64_t>(row) * H : nullptr;
+      tw[j] = j < nk ? (a.sorted_w ? a.sorted_w[j] : a.topk_w[t * a.k + j]) : 0.0f;
     }
     float ss = 0.0f;
     // Two float4 columns per thread and pass, every load of a pass issued before any use (one L2
@@ -434,6 +435,7 @@ bool FusedQkvApplies(int rows, int H, int hd, int k) {
 
 cudaError_t LaunchFusedQkv(const FusedQkvArgs& args, cudaStream_t stream) {
   if (!FusedQkvApplies(args.rows, args.H, args.hd, args.moe_out ? args.k : 0)) return cudaErrorInvalidValue;
+  if (args.sorted_w != nullptr && args.rows != 1) return cudaErrorInvalidValue;
   FusedQkvArgs a = args;
   a.early = EarlyTriggerEnabled();
   a.prefetch = DecodePrefetchEnabled();

@@ -213,6 +213,9 @@ struct FusedQkvArgs {
   const float* moe_out = nullptr;  // null: no combine (first layer)
   const int32_t* pos_of_pair = nullptr;
   const float* topk_w = nullptr;
+  // rows == 1 only, instead of pos_of_pair and topk_w: the k weights in expert-sorted order, so the
+  // combine reads moe_out rows 0..k-1 with no dependent load first (routed gate/up writes them).
+  const float* sorted_w = nullptr;
   int k = 0;
   const float* norm_w = nullptr;
   float eps = 0;
@@ -376,9 +379,11 @@ struct RoutedGateUpArgs {
   int32_t* sorted_pairs = nullptr;
   int32_t* pos_of_pair = nullptr;
   int32_t* expert_hits = nullptr;  // += experts with pairs (may be null)
+  float* sorted_w = nullptr;       // T == 1: the k weights in expert-sorted order (may be null)
   int blocks = 0;                  // grid size; 0: RoutedGateUpBlocks(DeviceSms())
   bool early = false;              // set by the launcher
   bool norm_prefetch = true;       // set by the launcher: norm weight loaded before the PDL wait
+  bool writer_first = false;       // set by the launcher: block 0 (not the last block) writes the routing
 };
 bool RoutedGateUpApplies(int T, int H, int I, int E, int k);
 int RoutedGateUpMaxRows();        // MIXSERVE_ROUTED_GATE_UP (default 1: batch 1 only)

@@ -2,7 +2,7 @@
 // * up) in one kernel. Each block norms the rows and routes them itself (the same arithmetic in
 // every block, so the same experts), then its warps stream gate/up weight row pairs; there is no
 // router kernel between the O projection and the expert stream, and so one grid-wide wait fewer per
-// layer. Block 0 also writes the router's outputs for the down projection and the next combine.
+// layer. One block also writes the router's outputs for the down projection and the next combine.
 #include <algorithm>
 
 #include "runtime/backend/cuda/common.cuh"
@@ -170,7 +170,9 @@ __global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpAr
     if (lane == 0) n_active_s = __popc(has);
   }
   __syncthreads();
-  if (blockIdx.x == 0) {
+  // The last block writes the routing: its warps take the fewest row pairs (the units are dealt from
+  // block 0 on), so the fence's wait is off the critical path.
+  if (blockIdx.x == (a.writer_first ? 0 : gridDim.x - 1)) {
     for (int i = tid; i < n_pairs; i += kThreads) {
       a.topk_ids[i] = ids_s[i];
       a.topk_w[i] = w_s[i];
@@ -178,6 +180,7 @@ __global__ void __launch_bounds__(kThreads, 2) RoutedGateUpKernel(RoutedGateUpAr
       a.pos_of_pair[sorted_s[i]] = i;
     }
     for (int e = tid; e <= E; e += kThreads) a.offsets[e] = off_s[e];
+    if (TT == 1 && a.sorted_w != nullptr && tid < n_pairs) a.sorted_w[tid] = w_s[sorted_s[tid]];
     if (tid == 0 && a.expert_hits != nullptr) a.expert_hits[0] += n_active_s;
     __threadfence();  // the down projection reads the offsets before its own PDL wait
   }
@@ -237,6 +240,9 @@ cudaError_t LaunchRoutedGateUp(const RoutedGateUpArgs& args, cudaStream_t stream
   // row through a shared-memory loop and the weight after the block sum).
   static const bool norm_prefetch = EnvSwitch("MIXSERVE_ROUTED_NORM_PREFETCH", true);
   a.norm_prefetch = norm_prefetch;
+  // MIXSERVE_ROUTED_WRITER_FIRST=1: block 0 writes the routing (it takes the most row pairs).
+  static const bool writer_first = EnvSwitch("MIXSERVE_ROUTED_WRITER_FIRST", false);
+  a.writer_first = writer_first;
   const int blocks = a.blocks > 0 ? a.blocks : RoutedGateUpBlocks(DeviceSms());
   const size_t smem = static_cast<size_t>(a.T) * a.H * sizeof(float);
   if (a.T == 1) return LaunchKernel(RoutedGateUpKernel<1>, dim3(blocks), dim3(kThreads), smem, stream, a);

@@ -103,6 +103,21 @@ TEST_F(DecodeFusion, FusedQkvMatchesNormGemvRope) {
     f.kv_f32 = c.f32;
     ASSERT_EQ(LaunchFusedQkv(f, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    if (R == 1 && c.k > 0) {  // the same combine from the weights in expert-sorted order (moe_out rows 0..k-1)
+      std::vector<float> sorted(kk);
+      for (int j = 0; j < kk; ++j) sorted[pop[j]] = tw[j];
+      Dev<float> dsorted(sorted), x_out2(static_cast<size_t>(R) * H), qkv2(static_cast<size_t>(R) * qkv_dim);
+      FusedQkvArgs f2 = f;
+      f2.pos_of_pair = nullptr;
+      f2.topk_w = nullptr;
+      f2.sorted_w = dsorted.get();
+      f2.x_out = x_out2.get();
+      f2.qkv = qkv2.get();
+      ASSERT_EQ(LaunchFusedQkv(f2, nullptr), cudaSuccess);
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_LT(Err(x_out2.Get(), x_out.Get()), 1e-6) << "combined residual, sorted weights";
+      EXPECT_LT(Err(qkv2.Get(), qkv.Get()), 1e-5) << "q, k and v, sorted weights";
+    }
     ASSERT_EQ(LaunchResidualNorm(dx.get(), R, nullptr, H, moe_p, dpop.get(), dtw.get(), kk, dg.get(), 1e-5f, xn_f.get(),
                                  xn_b.get(), nullptr),
               cudaSuccess);
@@ -302,10 +317,17 @@ TEST_F(DecodeFusion, RoutedGateUpMatchesNormRouterThenSkinny) {
     a.pos_of_pair = got.pop.get();
     a.expert_hits = got.touched.get();
     a.blocks = blocks;
+    Dev<float> sorted_w(std::vector<float>(k, NAN));
+    if (R == 1) a.sorted_w = sorted_w.get();
     ASSERT_EQ(LaunchRoutedGateUp(a, nullptr), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     ExpectSameRouting(got, want);
     EXPECT_LT(Err(act.Get(), act_ref.Get()), 1e-5) << "SiLU(gate) * up";
+    if (R == 1) {  // sorted_w[p] = the weight of the pair at expert-sorted position p
+      const auto tw = got.tw.Get(), sw = sorted_w.Get();
+      const auto sp = got.sp.Get();
+      for (int p = 0; p < pairs; ++p) EXPECT_EQ(sw[p], tw[sp[p]]) << "sorted weight " << p;
+    }
   }
   EXPECT_FALSE(RoutedGateUpApplies(3, 4096, 14336, 8, 2));   // batch 1-2 only
   EXPECT_FALSE(RoutedGateUpApplies(1, 4096, 14336, 16, 2));  // one warp per expert: E <= 8
