@@ -294,15 +294,17 @@ __global__ void __launch_bounds__(kThreads, 2) SkinnyKernel(SkinnyArgs a) {
 
 std::atomic<int> g_split{-1};
 
-// MIXSERVE_DOWN_SPLIT = 0 (the general kernel), 1, 2 (default) or 4 (SkinnySplitKernel with that many
-// K slices; H200 bs1: 129.2 tok/s with 0, 133.9 / 133.7 / 133.1 with 1 / 2 / 4); SetSkinnySplit
-// overrides it (-1: back to the environment).
+// MIXSERVE_DOWN_SPLIT = 0 (the general kernel), 1, 2 or 4 (default) (SkinnySplitKernel with that many
+// K slices; H200 bs1 in session 18, alternating in one call: 4 slices 146.9 / 146.5 / 146.9 tok/s
+// against 145.7 / 145.7 / 145.2 with 2, bs2 +0.5%, bs4-8 even; 8 slices 144.0-144.5, slower; back in
+// v4, before the fused kernels around it, 133.9 / 133.7 / 133.1 with 1 / 2 / 4 and 129.2 with
+// 0); SetSkinnySplit overrides it (-1: back to the environment).
 int SkinnySplit() {
   const int forced = g_split.load(std::memory_order_relaxed);
   if (forced >= 0) return forced;
   static const int env = [] {
     const char* v = std::getenv("MIXSERVE_DOWN_SPLIT");
-    if (v == nullptr) return 2;
+    if (v == nullptr) return 4;
     if (std::strcmp(v, "1") == 0) return 1;
     if (std::strcmp(v, "2") == 0) return 2;
     if (std::strcmp(v, "4") == 0) return 4;

@@ -127,7 +127,7 @@ inline SkinnyArgs SkinnyExpertDown(const bf16* w2, int E, int H, int I, int pair
 // Plain projections with K >= 8192 and at most 2 rows per weight row (the batch-1/2 MoE down
 // projection): 0 = the general kernel; 1, 2 or 4 = a dedicated kernel (64 registers) with that many
 // K slices per weight row, summed in slice order in the block (deterministic). -1 = the
-// MIXSERVE_DOWN_SPLIT environment switch (default 2); tests set it.
+// MIXSERVE_DOWN_SPLIT environment switch (default 4); tests set it.
 void SetSkinnySplit(int split);
 
 // ---- thin_gemm.cu ----
