@@ -279,6 +279,25 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
   };
   // Rounds are uniform across the block (the shuffles need whole warps); a group's keys past s_hi are masked.
   slots_for(s_lo + grp * kKeys);
+  // The first round's K/V: keys of earlier steps load before the PDL wait (old_keys_early), the rest
+  // (this step's key) in the round itself. Only in the 256-thread shape (1-2 tiles): the 128-thread
+  // one is register-capped for large batches and keeps its loads in the loop.
+  constexpr bool kEarlyKeys = kTh == 256;
+  Vec8<KV> kv[kKeys], vv[kKeys];
+  bool live[kKeys], loaded[kKeys];
+  if constexpr (kEarlyKeys) {
+    const int early_hi = a.old_keys_early && tile.n_rows == 1 ? min(qp[0], s_hi) : s_lo;
+#pragma unroll
+    for (int j = 0; j < kKeys; ++j) {
+      live[j] = slot[j] >= 0;
+      loaded[j] = live[j] && s_lo + grp * kKeys + j < early_hi;
+      if (loaded[j]) {
+        const int64_t off = (slot[j] * a.nkv + g) * hd + sub * 8;
+        kv[j].Load(static_cast<const KV*>(a.k_cache) + off);
+        vv[j].Load(static_cast<const KV*>(a.v_cache) + off);
+      }
+    }
+  }
 
   GridDepWait();
   GridDepLaunch(a.early);
@@ -300,12 +319,15 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
 
   for (int rb = s_lo; rb < s_hi; rb += stride) {
     const int base = rb + grp * kKeys;
-    Vec8<KV> kv[kKeys], vv[kKeys];
-    bool live[kKeys];  // this round's keys: slot[] is refilled for the next round below
+    // This round's keys (slot[] is refilled for the next round below); the first round's early loads
+    // are in kv / vv already.
 #pragma unroll
     for (int j = 0; j < kKeys; ++j) {
-      live[j] = slot[j] >= 0;
-      if (live[j]) {
+      if (!kEarlyKeys || rb != s_lo) {
+        live[j] = slot[j] >= 0;
+        loaded[j] = false;
+      }
+      if (live[j] && !loaded[j]) {
         const int64_t off = (slot[j] * a.nkv + g) * hd + sub * 8;
         kv[j].Load(k_cache + off);
         vv[j].Load(v_cache + off);
@@ -560,6 +582,8 @@ void Dispatch(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
 cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   AttnArgs a = args;
   a.early = EarlyTriggerEnabled();
+  static const bool kv_early = EnvSwitch("MIXSERVE_ATTN_KV_EARLY", true);
+  a.old_keys_early = a.old_keys_early && kv_early && a.tile_rows == 1;
   if (a.n_tiles == 0) return cudaSuccess;
   if (a.hd % 8 != 0 || a.nh % a.nkv != 0 || a.splits < 1) return cudaErrorInvalidValue;
   if (a.tile_rows < 1 || a.tile_rows > kAttnTileRows) return cudaErrorInvalidValue;

@@ -239,6 +239,7 @@ Status CudaModel::RunForward(const Dims& d) {
     a.n_rows = R;
     a.out_f = skinny ? att_f_ : nullptr;
     a.out_b = skinny ? nullptr : att_b_;
+    a.old_keys_early = d.decode_only;
     for (int c = LaunchCopies("attention"); c > 0; --c) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
     }
@@ -301,6 +302,8 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   Plan plan;
   Dims dims;
   MIXSERVE_CUDA_RETURN_IF_ERROR(BuildPlan(batch, bucket, &plan, &dims));
+  dims.decode_only =
+      std::all_of(batch.seqs.begin(), batch.seqs.end(), [](const SeqForward& s) { return s.tokens.size() == 1; });
   MIXSERVE_CUDA_RETURN_IF_ERROR(Upload(plan));
   last_used_graph_ = false;
   if (bucket > 0) {

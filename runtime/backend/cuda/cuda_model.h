@@ -96,6 +96,7 @@ class CudaModel : public Backend {
   struct Plan;  // one step's host-side metadata (cuda_forward.cc)
   struct Dims {
     int rows = 0, logit_rows = 0, n_tiles = 0, tile_rows = 1, splits = 1;
+    bool decode_only = false;  // every sequence brings one token (attention's old_keys_early)
     std::vector<std::pair<int, int>> dense;  // (first row, tokens) of prompts for DensePrefill
   };
 

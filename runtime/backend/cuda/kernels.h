@@ -292,6 +292,10 @@ struct AttnArgs {
   bool early = false;  // set by the launcher: PDL early trigger
   int min_chunk = 0;  // v2: least keys per split (0: MIXSERVE_ATTN_SHAPE's, default 32)
   int max_active = 0;  // v2: most splits with keys (0: splits; the 256-thread shape uses 16)
+  // v2: every tile is one row and its sequence's keys before that row's position were written by
+  // earlier steps (a decode-only step), so the first round's K/V loads of those keys may go before
+  // the PDL wait. Set by the caller; the launcher clears it under MIXSERVE_ATTN_KV_EARLY=0.
+  bool old_keys_early = false;
   // 0: MIXSERVE_ATTN_V2 decides (default on); 1: split kernel + combine kernel; 2: the one-launch
   // decode kernel where it applies (tile_rows * nh / nkv <= 8, hd = 8 * 2^i <= 256), else 1.
   int version = 0;
