@@ -163,7 +163,8 @@ int RunBench(const Flags& flags) {
                            "MIXSERVE_SKINNY_MAX_PAIRS", "MIXSERVE_THIN_WGMMA", "MIXSERVE_THIN_SPLITS", "MIXSERVE_THIN_MOE",
                            "MIXSERVE_THIN_GROUPED_MIN", "MIXSERVE_THIN_GROUPED_MAX", "MIXSERVE_ROUTED_GATE_UP",
                            "MIXSERVE_ROUTED_BLOCKS_PER_SM", "MIXSERVE_ROUTED_NORM_PREFETCH",
-                           "MIXSERVE_ROUTED_WRITER_FIRST", "MIXSERVE_SORTED_COMBINE", "MIXSERVE_SKIP", "MIXSERVE_TWICE"}) {
+                           "MIXSERVE_ROUTED_WRITER_FIRST", "MIXSERVE_SORTED_COMBINE", "MIXSERVE_DOWN_SPLIT",
+                           "MIXSERVE_ATTN_KV_EARLY", "MIXSERVE_SKIP", "MIXSERVE_TWICE"}) {
     if (const char* v = std::getenv(name)) report["env"][name] = v;
   }
   report["prompt_len"] = *prompt_len;

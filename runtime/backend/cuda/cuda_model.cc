@@ -111,7 +111,7 @@ Status CudaModel::AllocateScratch() {
       {reinterpret_cast<void**>(&att_f_), R * nhhd * 4},     {reinterpret_cast<void**>(&att_b_), R * nhhd * 2},
       {reinterpret_cast<void**>(&partials_), partial_elems_ * 4},
       {reinterpret_cast<void**>(&topk_ids_), P * 4},         {reinterpret_cast<void**>(&topk_w_), P * 4},
-      {reinterpret_cast<void**>(&sorted_w_), 8 * 4},
+      {reinterpret_cast<void**>(&sorted_w_), P * 4},
       {reinterpret_cast<void**>(&offsets_), (E + 1) * 4},    {reinterpret_cast<void**>(&sorted_pairs_), P * 4},
       {reinterpret_cast<void**>(&pos_of_pair_), P * 4},      {reinterpret_cast<void**>(&experts_touched_), s.num_layers * 4},
       {reinterpret_cast<void**>(&act_f_), skinny_pairs * I * 4},
