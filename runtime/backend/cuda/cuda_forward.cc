@@ -172,6 +172,10 @@ Status CudaModel::RunForward(const Dims& d) {
   const int E = s.num_experts;
   const bool norm_router = fused_onorm && NormRouterEnabled() && R * k <= options_.skinny_max_pairs &&
                            NormRouterApplies(R, H, E, k);
+  // Batch 1 on the routed gate/up kernel (RunMoe's condition): the next layer's combine reads moe_out
+  // rows 0..k-1 with the weights in expert order, not through pos_of_pair (MIXSERVE_SORTED_COMBINE=0).
+  static const bool sorted_combine = EnvSwitch("MIXSERVE_SORTED_COMBINE", true);
+  const float* sorted_w = sorted_combine && norm_router && R == 1 && Routed(R) ? sorted_w_ : nullptr;
   float* xres = x_;  // the residual stream of this layer (after the QKV step)
   for (int l = 0; l < s.num_layers; ++l) {
     const DeviceLayer& w = weights_.layer(l);
@@ -185,10 +189,7 @@ Status CudaModel::RunForward(const Dims& d) {
       f.moe_out = l > 0 ? moe_out_ : nullptr;
       f.pos_of_pair = pos_of_pair_;
       f.topk_w = topk_w_;
-      // Batch 1 after the routed gate/up kernel: the combine reads moe_out rows 0..k-1 with the weights
-      // in expert order, not through pos_of_pair (MIXSERVE_SORTED_COMBINE=0: through it).
-      static const bool sorted_combine = EnvSwitch("MIXSERVE_SORTED_COMBINE", true);
-      f.sorted_w = sorted_combine && norm_router && R == 1 && Routed(R) ? sorted_w_ : nullptr;
+      f.sorted_w = sorted_w;
       f.k = k;
       f.norm_w = w.input_norm;
       f.eps = s.rms_norm_eps;
