@@ -250,11 +250,18 @@ __device__ __forceinline__ SplitRange V2Range(const AttnArgs& a, const AttnTile&
 
 // kKeys keys per lane group and round, kTh threads (MIXSERVE_ATTN_SHAPE; default 4 x 128), at least
 // kMinBlocks resident blocks an SM (a register cap).
-template <int MQ, typename KV, int kKeys, int kTh, int kMinBlocks = 1>
+// kCluster: the splits of one (tile, kv head) are one thread-block cluster (grid z = cluster size <=
+// kClusterMax, rank = split); each CTA leaves its partial in its own shared memory and, after a cluster
+// barrier, CTA rank c merges items [c * per, (c + 1) * per) from all ranks' shared memory (splits in
+// order): no global partials, fence, atomic or reload. Idle splits (no keys) still join both barriers.
+constexpr int kClusterMax = 8;
+
+template <int MQ, typename KV, int kKeys, int kTh, int kMinBlocks = 1, bool kCluster = false>
 __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArgs a) {
   __shared__ __align__(16) float acc_s[kTh * 8 * MQ];
   __shared__ float m_s[kTh * MQ], l_s[kTh * MQ];
   __shared__ bool last_s;
+  __shared__ float cnum_s[kCluster ? MQ * 256 : 1], cm_s[MQ], cl_s[MQ];  // kCluster: this split's partial
   // Step metadata (positions, tiles, block tables) is uploaded before the step's first kernel, so
   // it is read before the PDL wait; q and the KV cache only after it.
   const AttnTile tile = a.tiles[blockIdx.x];
@@ -262,7 +269,50 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
   const int hd = a.hd, G = a.nh / a.nkv, nq = tile.n_rows * G;
   const int lanes = hd / 8, groups = kTh / lanes, grp = tid / lanes, sub = tid - grp * lanes;
   const SplitRange sr = V2Range(a, tile);
-  if (split >= sr.active) return;
+  // kCluster: merge every rank's partial for this CTA's share of the outputs, then leave together.
+  auto cluster_merge = [&] {
+    ClusterBarrier();
+    const int C = gridDim.z, items = nq * hd, per = (items + C - 1) / C;
+    for (int idx = split * per + tid; idx < min(items, (split + 1) * per); idx += kTh) {
+      const int qi = idx / hd, d = idx - qi * hd;
+      float mr[kClusterMax], lr[kClusterMax], nr[kClusterMax];
+#pragma unroll
+      for (int c = 0; c < kClusterMax; ++c) {
+        if (c >= C) break;
+        mr[c] = ClusterLoad(&cm_s[qi], c);
+        lr[c] = ClusterLoad(&cl_s[qi], c);
+        nr[c] = ClusterLoad(&cnum_s[idx], c);
+      }
+      float mx = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < kClusterMax; ++c) {
+        if (c < C && lr[c] > 0.0f) mx = fmaxf(mx, mr[c]);
+      }
+      float num = 0.0f, den = 0.0f;
+#pragma unroll
+      for (int c = 0; c < kClusterMax; ++c) {
+        if (c >= C || !(lr[c] > 0.0f)) continue;
+        const float w = expf(mr[c] - mx);
+        num += w * nr[c];
+        den += w * lr[c];
+      }
+      const float v = den > 0.0f ? num / den : 0.0f;
+      const int r = tile.row_begin + qi / G, h = g * G + qi % G;
+      const int64_t o = (static_cast<int64_t>(r) * a.nh + h) * hd + d;
+      if (a.out_f) a.out_f[o] = v;
+      if (a.out_b) a.out_b[o] = __float2bfloat16(v);
+    }
+    ClusterBarrier();  // no CTA leaves while another still reads its shared memory
+  };
+  if (split >= sr.active) {
+    if constexpr (kCluster) {
+      GridDepWait();
+      GridDepLaunch(a.early);
+      if (tid < MQ) cm_s[tid] = -INFINITY, cl_s[tid] = 0.0f;
+      cluster_merge();
+    }
+    return;
+  }
   const int s_lo = sr.lo + split * sr.chunk, s_hi = min(sr.hi, s_lo + sr.chunk);
   const int32_t* bt_row = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks;
   int qp[MQ];
@@ -403,19 +453,26 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
     dst[1] = make_float4(acc[qi][4], acc[qi][5], acc[qi][6], acc[qi][7]);
   }
   __syncthreads();
+  // Groups past the split's keys never had one (short splits leave the last groups empty).
+  const int used = min(groups, (s_hi - s_lo + kKeys - 1) / kKeys);
   for (int idx = tid; idx < nq * hd; idx += kTh) {
     const int qi = idx / hd, d = idx - qi * hd;
     float mx = -INFINITY;
-    for (int gi = 0; gi < groups; ++gi) mx = fmaxf(mx, m_s[gi * MQ + qi]);
+    for (int gi = 0; gi < used; ++gi) mx = fmaxf(mx, m_s[gi * MQ + qi]);
     float num = 0.0f, den = 0.0f;
     if (mx != -INFINITY) {
-      for (int gi = 0; gi < groups; ++gi) {
+      for (int gi = 0; gi < used; ++gi) {
         const float mg = m_s[gi * MQ + qi];
         if (mg == -INFINITY) continue;
         const float w = expf(mg - mx);
         num += w * acc_s[(gi * MQ + qi) * hd + d];
         den += w * l_s[gi * MQ + qi];
       }
+    }
+    if constexpr (kCluster) {
+      cnum_s[idx] = num;
+      if (d == 0) cm_s[qi] = mx, cl_s[qi] = den;
+      continue;
     }
     const int r = tile.row_begin + qi / G, h = g * G + qi % G;
     if (sr.active == 1) {
@@ -432,6 +489,10 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
       }
     }
   }
+  if constexpr (kCluster) {
+    cluster_merge();
+    return;
+  }
   if (sr.active == 1) return;
   // Publish the partial; the last block of this (tile, kv head) merges.
   __threadfence();
@@ -441,6 +502,23 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
   __syncthreads();
   if (!last_s) return;
   __threadfence();
+  // The 256-thread shape (at most 16 active splits, two items a thread at hd 128): every split's value
+  // of this thread's items loads now, with the weights' inputs below (one L2 round trip, not two).
+  constexpr int kPreItems = kTh == 256 ? 2 : 1, kPreSplits = kTh == 256 ? 16 : 1;
+  const bool pre = kTh == 256 && a.merge_preload && nq * hd <= kPreItems * kTh && sr.active <= kPreSplits;
+  float pv[kPreItems][kPreSplits];
+  if (pre) {
+#pragma unroll
+    for (int it = 0; it < kPreItems; ++it) {
+      const int idx = tid + it * kTh, qi = idx / hd, d = idx - qi * hd;
+      const int r = tile.row_begin + qi / G, h = g * G + qi % G;
+      const float* base_p = a.partials + (static_cast<int64_t>(r) * a.nh + h) * a.splits * (hd + 2) + d;
+#pragma unroll
+      for (int sp = 0; sp < kPreSplits; ++sp) {
+        pv[it][sp] = idx < nq * hd && sp < sr.active ? __ldcg(base_p + sp * (hd + 2)) : 0.0f;
+      }
+    }
+  }
   // Merge weights per (query, split) first (all loads in parallel), then the accumulators.
   __shared__ float w_s[kV2MaxMq][kV2MaxSplits];
   for (int i = tid; i < nq * sr.active; i += kTh) {
@@ -465,18 +543,30 @@ __global__ void __launch_bounds__(kTh, kMinBlocks) DecodeAttentionKernel(AttnArg
     w_s[qi][sp] = mine == -INFINITY || !(den > 0.0f) ? 0.0f : expf(mine - mx) / den;
   }
   __syncthreads();
-  for (int idx = tid; idx < nq * hd; idx += kTh) {
+  for (int idx = tid, item = 0; idx < nq * hd; idx += kTh, ++item) {
     const int qi = idx / hd, d = idx - qi * hd;
     const int r = tile.row_begin + qi / G, h = g * G + qi % G;
-    const float* base_p = a.partials + (static_cast<int64_t>(r) * a.nh + h) * a.splits * (hd + 2) + d;
-    float part[kV2MaxSplits];  // every split's value in flight at once (one L2 round trip), then added in order
-#pragma unroll
-    for (int sp = 0; sp < kV2MaxSplits; ++sp) part[sp] = sp < sr.active ? __ldcg(base_p + sp * (hd + 2)) : 0.0f;
     float v = 0.0f;
+    if (pre) {
 #pragma unroll
-    for (int sp = 0; sp < kV2MaxSplits; ++sp) {
-      const float w = sp < sr.active ? w_s[qi][sp] : 0.0f;
-      if (w != 0.0f) v += w * part[sp];
+      for (int it = 0; it < kPreItems; ++it) {
+        if (it != item) continue;
+#pragma unroll
+        for (int sp = 0; sp < kPreSplits; ++sp) {
+          const float w = sp < sr.active ? w_s[qi][sp] : 0.0f;
+          if (w != 0.0f) v += w * pv[it][sp];
+        }
+      }
+    } else {
+      const float* base_p = a.partials + (static_cast<int64_t>(r) * a.nh + h) * a.splits * (hd + 2) + d;
+      float part[kV2MaxSplits];  // every split's value in flight at once (one L2 round trip), then added in order
+#pragma unroll
+      for (int sp = 0; sp < kV2MaxSplits; ++sp) part[sp] = sp < sr.active ? __ldcg(base_p + sp * (hd + 2)) : 0.0f;
+#pragma unroll
+      for (int sp = 0; sp < kV2MaxSplits; ++sp) {
+        const float w = sp < sr.active ? w_s[qi][sp] : 0.0f;
+        if (w != 0.0f) v += w * part[sp];
+      }
     }
     const int64_t o = (static_cast<int64_t>(r) * a.nh + h) * hd + d;
     if (a.out_f) a.out_f[o] = v;
@@ -542,10 +632,31 @@ void DispatchV2Shape(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) 
   }
 }
 
+// The 256-thread 4-query kernel merging its splits inside a thread-block cluster of kClusterMax CTAs
+// (at most that many splits) instead of through global memory: by default for one tile whose keys fit
+// one 64-key round per split (batch-1 decode; H200, 32 layers, session 19, alternating: bs1 at ctx 128
+// 150.0-151.1 tok/s vs 148.1-148.3, ctx 500 +0.3%; ctx 1000 -0.4%, ctx 4000 -5% with 8 long splits
+// against 16; at two tiles -0.9%). MIXSERVE_ATTN_CLUSTER=0: never, 1: also at two tiles and any span.
+std::atomic<int> g_cluster_forced{-1};
+constexpr int kClusterMaxSpan = kClusterMax * 64;
+int ClusterMode() {
+  const int forced = g_cluster_forced.load(std::memory_order_relaxed);
+  if (forced >= 0) return forced;
+  static const int env = EnvInt("MIXSERVE_ATTN_CLUSTER", -1);
+  return env;
+}
+
 template <typename KV>
 void DispatchV2(int nq, dim3 grid, const AttnArgs& a, cudaStream_t stream) {
   const V2Shape sh = GetV2Shape();
   const int threads = sh.threads > 0 ? sh.threads : (a.n_tiles <= 2 ? 256 : 128);
+  if (threads == 256 && sh.keys == 4 && nq <= 4 && DecodeAttentionClusters(a.n_tiles, a.max_span)) {
+    AttnArgs c = a;
+    c.splits = c.max_active = kClusterMax;
+    LaunchKernelInClusters(DecodeAttentionKernel<4, KV, 4, 256, 1, true>, dim3(grid.x, grid.y, kClusterMax), dim3(256),
+                           0, stream, dim3(1, 1, kClusterMax), c);
+    return;
+  }
   // 256 threads take 64 keys a round: long contexts go in at most 16 splits (bs1, ctx 4000 on H200:
   // 129.1 -> 133.2 tok/s with 16 splits of 250 keys instead of 32 of 125; the merge is the cost).
   AttnArgs b = a;
@@ -584,6 +695,8 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   a.early = EarlyTriggerEnabled();
   static const bool kv_early = EnvSwitch("MIXSERVE_ATTN_KV_EARLY", true);
   a.old_keys_early = a.old_keys_early && kv_early && a.tile_rows == 1;
+  static const bool merge_preload = EnvSwitch("MIXSERVE_ATTN_MERGE_PRELOAD", true);
+  a.merge_preload = merge_preload;
   if (a.n_tiles == 0) return cudaSuccess;
   if (a.hd % 8 != 0 || a.nh % a.nkv != 0 || a.splits < 1) return cudaErrorInvalidValue;
   if (a.tile_rows < 1 || a.tile_rows > kAttnTileRows) return cudaErrorInvalidValue;
@@ -609,6 +722,13 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream) {
   if (err != cudaSuccess) return err;
   LaunchKernel(CombineKernel, dim3(dim3(a.n_rows, a.nh)), dim3(a.hd), 0, stream, a);
   return cudaGetLastError();
+}
+
+void SetDecodeAttentionCluster(int mode) { g_cluster_forced.store(mode == 0 || mode == 1 ? mode : -1); }
+
+bool DecodeAttentionClusters(int n_tiles, int max_span) {
+  const int mode = ClusterMode();
+  return mode == 1 || (mode < 0 && n_tiles == 1 && max_span > 0 && max_span <= kClusterMaxSpan);
 }
 
 void SetDecodeAttentionShape(int keys, int threads, int min_chunk) {

@@ -120,6 +120,7 @@ Status CudaModel::BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* p, Di
   // The split rule lives with the attention kernel (attention.cu).
   const int64_t per_split = static_cast<int64_t>(d->rows) * s.num_heads * (s.head_dim + 2);
   d->splits = PagedAttentionSplits(sms_, d->n_tiles, s.num_kv_heads, max_span, pad_rows > 0, per_split, partial_elems_);
+  d->max_span = max_span;
   return Status::Ok();
 }
 
@@ -241,6 +242,7 @@ Status CudaModel::RunForward(const Dims& d) {
     a.out_f = skinny ? att_f_ : nullptr;
     a.out_b = skinny ? nullptr : att_b_;
     a.old_keys_early = d.decode_only;
+    a.max_span = d.max_span;
     for (int c = LaunchCopies("attention"); c > 0; --c) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("attention", LaunchPagedAttention(a, stream_)));
     }
@@ -308,7 +310,9 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   MIXSERVE_CUDA_RETURN_IF_ERROR(Upload(plan));
   last_used_graph_ = false;
   if (bucket > 0) {
-    auto it = graphs_.find(bucket);
+    // A bucket has a graph per decode attention form (the cluster merge at short spans, attention.cu).
+    const int key = 2 * bucket + (DecodeAttentionClusters(dims.n_tiles, dims.max_span) ? 1 : 0);
+    auto it = graphs_.find(key);
     if (it != graphs_.end()) {
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("graph launch", cudaGraphLaunch(it->second, stream_)));
       last_used_graph_ = true;
@@ -329,7 +333,7 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
       cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
       MIXSERVE_CUDA_RETURN_IF_ERROR(Cuda("graph instantiate", inst));
-      graphs_[bucket] = exec;
+      graphs_[key] = exec;
     }
   } else {
     if (timer) timer->BeginStep(stream_, rows);

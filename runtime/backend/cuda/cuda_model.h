@@ -97,6 +97,7 @@ class CudaModel : public Backend {
   struct Dims {
     int rows = 0, logit_rows = 0, n_tiles = 0, tile_rows = 1, splits = 1;
     bool decode_only = false;  // every sequence brings one token (attention's old_keys_early)
+    int max_span = 0;          // the longest key range of any attention tile (AttnArgs::max_span)
     std::vector<std::pair<int, int>> dense;  // (first row, tokens) of prompts for DensePrefill
   };
 
@@ -180,7 +181,7 @@ class CudaModel : public Backend {
   bf16* pf_p_ = nullptr;
   float* pf_o_ = nullptr;               // (nh, chunk, hd)
 
-  std::map<int, cudaGraphExec_t> graphs_;  // decode bucket -> graph
+  std::map<int, cudaGraphExec_t> graphs_;  // 2 * decode bucket + (attention's cluster merge) -> graph
 };
 
 }  // namespace mixserve::cuda

@@ -296,6 +296,13 @@ struct AttnArgs {
   // earlier steps (a decode-only step), so the first round's K/V loads of those keys may go before
   // the PDL wait. Set by the caller; the launcher clears it under MIXSERVE_ATTN_KV_EARLY=0.
   bool old_keys_early = false;
+  // v2, 256-thread shape: the merging block loads every split's values with the merge weights' inputs
+  // (one L2 round trip). Set by the launcher (MIXSERVE_ATTN_MERGE_PRELOAD=0: after the weights).
+  bool merge_preload = false;
+  // The longest key range of any tile in this launch, as the host planned it (0: unknown). Picks the
+  // cluster merge (DecodeAttentionClusters); a graph captured with it must be replayed only for steps
+  // that pick the same.
+  int max_span = 0;
   // 0: MIXSERVE_ATTN_V2 decides (default on); 1: split kernel + combine kernel; 2: the one-launch
   // decode kernel where it applies (tile_rows * nh / nkv <= 8, hd = 8 * 2^i <= 256), else 1.
   int version = 0;
@@ -309,6 +316,12 @@ cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream);
 // `threads` (128 or 256 per block; 0: 256 for 1-2 tiles, else 128), at least `min_chunk` keys per
 // split; keys <= 0 goes back to MIXSERVE_ATTN_SHAPE=KEYSxTHREADS[:MINCHUNK] (default 4 keys, auto, 32).
 void SetDecodeAttentionShape(int keys, int threads, int min_chunk);
+// The 256-thread kernel's split merge inside a thread-block cluster of 8 CTAs (at most 8 splits): 1 on
+// (one or two tiles), 0 off, -1 the MIXSERVE_ATTN_CLUSTER environment switch (unset: one tile only).
+void SetDecodeAttentionCluster(int mode);
+// Whether LaunchPagedAttention merges the splits in a thread-block cluster for these tiles: by default
+// one tile whose key span is at most 512 (8 splits of one 64-key round).
+bool DecodeAttentionClusters(int n_tiles, int max_span);
 // The split count for LaunchPagedAttention: enough blocks for ~2 waves over `sms` SMs, at most 32,
 // bounded by the partials buffer (rows * nh * (hd + 2) floats per split, `partial_elems` in all).
 // With graphs (fixed_for_graph) the context is unknown at capture, so max_span is ignored.

@@ -37,12 +37,6 @@ __device__ __forceinline__ void Store(bf16* y, float v, bool acc) {
   *y = __float2bfloat16(acc ? __bfloat162float(*y) + v : v);
 }
 
-__device__ __forceinline__ void ClusterBarrier() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
-}
-
 // Split K: every CTA of the cluster has written its fp32 partial tile (rows < M, kPartLd apart) to
 // `part` in its own shared memory; CTA `slice` adds rows slice, slice + S, ... of all S partials in
 // slice order and stores them to y (columns n_base + thread). Returns after every CTA is done reading.
@@ -51,17 +45,10 @@ __device__ __forceinline__ void ClusterSumStore(const float* part, const ThinGem
                                                 OutT* y) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   ClusterBarrier();
-  const uint32_t local = SmemAddr(part);
   const int c = threadIdx.x, n = n_base + c;
   for (int m = slice; m < M; m += a.splits) {
     float s = 0.0f;
-    for (int r = 0; r < a.splits; ++r) {
-      uint32_t remote;
-      asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(r));
-      float v;
-      asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote + 4u * (m * kPartLd + c)));
-      s += v;
-    }
+    for (int r = 0; r < a.splits; ++r) s += ClusterLoad(part + m * kPartLd + c, r);
     if (n < a.N) Store(y + static_cast<int64_t>(m) * a.ldy + n, s, a.accumulate);
   }
   ClusterBarrier();  // no CTA may leave while another still reads its shared memory

@@ -211,13 +211,15 @@ TEST_F(CudaAttention, PagedDecodeMatchesLoop) {
     struct Shape {
       int keys, threads, min_chunk;
     };
-    const Shape shapes[] = {{0, 0, 0}, {8, 128, 32}, {4, 256, 32}, {8, 256, 64}, {8, 256, 256}};
-    for (int version : {1, 2, 3, 4, 5, 6}) {
+    // Version 7: the 256-thread kernel merging in a thread-block cluster (1-2 tiles).
+    const Shape shapes[] = {{0, 0, 0}, {8, 128, 32}, {4, 256, 32}, {8, 256, 64}, {8, 256, 256}, {4, 256, 32}};
+    for (int version : {1, 2, 3, 4, 5, 6, 7}) {
       // The other shapes on up to 7 rows only (the default takes 256 threads for 1-2 tiles, so both
       // thread counts meet every context here): keeps the run short under compute-sanitizer.
       if (version > 2 && c.batch > 7) continue;
       const Shape sh = shapes[version < 2 ? 0 : version - 2];
       SetDecodeAttentionShape(sh.keys, sh.threads, sh.min_chunk);
+      SetDecodeAttentionCluster(version == 7 ? 1 : 0);
       for (int splits : {1, planned, 32}) {
         pb.out().Poison();
         ASSERT_EQ(LaunchPagedAttention(pb.Args(splits, std::min(version, 2)), nullptr), cudaSuccess) << Name(c);
@@ -239,12 +241,16 @@ TEST_F(CudaAttention, PagedDecodeMatchesLoop) {
     }
   }
   SetDecodeAttentionShape(0, 0, 0);  // back to the default for the tests that follow
+  SetDecodeAttentionCluster(-1);
 }
 
 // v2 captured in a CUDA graph (32 splits, as BuildPlan uses for graph buckets) and replayed: each
-// replay, with the output poisoned before it, reproduces the eager result bit for bit.
+// replay, with the output poisoned before it, reproduces the eager result bit for bit; with the split
+// merge through global memory and in a thread-block cluster.
 TEST_F(CudaAttention, PagedDecodeReplaysInGraph) {
+  for (int cluster : {0, 1})  // the split merge through global memory, then in a cluster
   for (int ctx : {5, 128, 2000}) {
+    SetDecodeAttentionCluster(cluster);
     DecodeProblem pb({32, 8, 128, 0, ctx, 2, 1, false}, rng_);
     pb.Upload();
     const std::vector<float> want = pb.Reference();
@@ -272,6 +278,7 @@ TEST_F(CudaAttention, PagedDecodeReplaysInGraph) {
     cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
   }
+  SetDecodeAttentionCluster(-1);
 }
 
 // The tensor-core prefill attention as CudaModel::DensePrefill drives it (pack, batched QK^T,
