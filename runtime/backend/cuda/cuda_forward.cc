@@ -117,7 +117,7 @@ Status CudaModel::BuildPlan(const ForwardBatch& batch, int pad_rows, Plan* p, Di
   d->rows = static_cast<int>(p->tokens.size());
   d->logit_rows = static_cast<int>(p->logit_rows.size());
   d->n_tiles = static_cast<int>(p->tiles.size());
-  // The split rule lives with the attention kernel (attention.cu).
+  // The split rule lives with the attention kernel (attention_decode.cu).
   const int64_t per_split = static_cast<int64_t>(d->rows) * s.num_heads * (s.head_dim + 2);
   d->splits = PagedAttentionSplits(sms_, d->n_tiles, s.num_kv_heads, max_span, pad_rows > 0, per_split, partial_elems_);
   d->max_span = max_span;
@@ -310,7 +310,7 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   MIXSERVE_CUDA_RETURN_IF_ERROR(Upload(plan));
   last_used_graph_ = false;
   if (bucket > 0) {
-    // A bucket has a graph per decode attention form (the cluster merge at short spans, attention.cu).
+    // A bucket has a graph per decode attention form (the cluster merge at short spans, attention_decode.cu).
     const int key = 2 * bucket + (DecodeAttentionClusters(dims.n_tiles, dims.max_span) ? 1 : 0);
     auto it = graphs_.find(key);
     if (it != graphs_.end()) {

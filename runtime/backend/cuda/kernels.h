@@ -312,6 +312,11 @@ struct AttnArgs {
 // `splits` is an upper bound: each split takes at least 32 keys (shorter contexts use fewer), and
 // the last split block of each (tile, kv head) merges the partials (no second launch).
 cudaError_t LaunchPagedAttention(const AttnArgs& args, cudaStream_t stream);
+// ---- attention_decode.cu ----
+// LaunchPagedAttention's one-launch decode kernel (tiles of at most 8 queries, MIXSERVE_ATTN_V2): whether
+// it takes these arguments (nq = tile_rows * nh / nkv), and its launch (arguments already validated).
+bool DecodeAttentionApplies(const AttnArgs& a, int nq);
+cudaError_t LaunchDecodeAttention(const AttnArgs& a, int nq, cudaStream_t stream);
 // The v2 decode kernel's shape for tests and experiments: `keys` (4 or 8) keys per lane group and round,
 // `threads` (128 or 256 per block; 0: 256 for 1-2 tiles, else 128), at least `min_chunk` keys per
 // split; keys <= 0 goes back to MIXSERVE_ATTN_SHAPE=KEYSxTHREADS[:MINCHUNK] (default 4 keys, auto, 32).
