@@ -284,8 +284,13 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   const auto t0 = std::chrono::steady_clock::now();
   int rows = 0, logit_rows = 0;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Validate(batch, &rows, &logit_rows));
-  bool decode_only = true;
-  for (const auto& seq : batch.seqs) decode_only = decode_only && seq.tokens.size() == 1 && !seq.all_logits;
+  // One token per sequence (attention may load earlier steps' keys early); graphed only without all_logits.
+  bool one_token = true, any_all_logits = false;
+  for (const auto& seq : batch.seqs) {
+    one_token = one_token && seq.tokens.size() == 1;
+    any_all_logits = any_all_logits || seq.all_logits;
+  }
+  const bool decode_only = one_token && !any_all_logits;
   const int k = std::max(config_.shape.experts_per_token, 1);
   int bucket = 0;
   KernelTimer* timer = KernelTimer::Get();
@@ -305,8 +310,7 @@ Status CudaModel::Run(const ForwardBatch& batch, bool greedy) {
   Plan plan;
   Dims dims;
   MIXSERVE_CUDA_RETURN_IF_ERROR(BuildPlan(batch, bucket, &plan, &dims));
-  dims.decode_only =
-      std::all_of(batch.seqs.begin(), batch.seqs.end(), [](const SeqForward& s) { return s.tokens.size() == 1; });
+  dims.decode_only = one_token;
   MIXSERVE_CUDA_RETURN_IF_ERROR(Upload(plan));
   last_used_graph_ = false;
   if (bucket > 0) {
